@@ -1,0 +1,29 @@
+"""Configuration checks that name the offending key before any job runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from txai.io import InputError
+
+
+def key_path(parts) -> str:
+    """['explain', 'explainers', 5] -> 'explain.explainers[5]'."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out.lstrip(".")
+
+
+def check(config: dict, schema_path) -> None:
+    """Validate `config` against the JSON schema; the error names the key and what it allows."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(config)
+    )
+    if error is not None:
+        where = f"config key '{key_path(error.absolute_path)}'" if error.absolute_path else "config"
+        raise InputError(f"{where}: {error.message}. config/README.md explains every key.")

@@ -1,0 +1,365 @@
+"""The data stage: a cohort (matrix + sample sheet + optional annotation) to txai's contracts.
+
+Values end as log2(TPM + 1) (PAPER-DIGEST.md section 1). The input scale is declared, never
+guessed, and values that contradict it stop the run, so nothing is logged twice. Every problem
+stops before anything is written, with a message that names the file, the row or column, and
+the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import yaml
+
+from txai import io
+from txai.io import InputError
+
+log = logging.getLogger(__name__)
+
+ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*G\d{11})\.\d+$")
+MAX_LOG2_TPM = float(np.log2(1e6 + 1))  # a single gene holding every transcript
+TPM_SUM_TOLERANCE = 1.01
+# log2 files are printed with few decimals: UCSC Xena writes a zero as -9.9658, below
+# log2(0.001) = -9.96578. The bounds of the log2 scale allow rounding to 2 decimals; TPM below 0
+# after undoing the pseudocount is clipped to 0.
+LOG2_ROUNDING = 0.01
+
+
+def strip_version(ids: list[str]) -> list[str]:
+    """Drop Ensembl version suffixes (ENSG00000141510.16 -> ENSG00000141510); other ids stay."""
+    return [ENSEMBL_VERSION.sub(r"\1", str(i)) for i in ids]
+
+
+def _first(mask: np.ndarray) -> tuple[int, int]:
+    return tuple(int(x) for x in np.argwhere(mask)[0])
+
+
+def _duplicates(ids: list[str], path, what: str) -> None:
+    seen = pd.Index(ids)
+    if seen.has_duplicates:
+        dup = seen[seen.duplicated()].unique()
+        note = " (Ensembl version suffixes are stripped before comparing)" if what == "gene" else ""
+        raise InputError(
+            f"{path}: {len(dup)} duplicate {what} id(s), first '{dup[0]}'{note}. Each {what} "
+            "must appear once: remove or merge the repeated ones."
+        )
+
+
+def read_matrix(path, genes_in: str = "rows") -> tuple[list[str], list[str], np.ndarray]:
+    """Read an expression matrix as (samples, genes, float64 array samples x genes).
+
+    `genes_in="rows"`: first column gene ids, one column per sample (the usual layout);
+    `"columns"`: first column sample ids, one column per gene.
+    """
+    row_kind, col_kind = ("gene", "sample") if genes_in == "rows" else ("sample", "gene")
+    path = Path(path)
+    if str(path).lower().endswith(".parquet"):
+        frame = io.read_user_table(path)
+        frame = frame.set_index(frame.columns[0])
+        header = list(frame.columns)
+    else:
+        # pandas renames repeated column names, so duplicates are looked for in the raw header.
+        header = io.read_user_table(path, nrows=1, header=None, dtype=str).iloc[0].tolist()
+        frame = io.read_user_table(path, index_col=0, dtype={header[0]: str})
+        header = header[1:]
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise InputError(f"{path}: the matrix is empty (no {row_kind}s or no {col_kind}s).")
+    _duplicates([str(h) for h in header], path, col_kind)
+    for column in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            values = pd.to_numeric(frame[column], errors="coerce")
+            bad = values.isna() & frame[column].notna()
+            if bad.any():
+                raise InputError(
+                    f"{path}: {row_kind} '{bad.idxmax()}', {col_kind} '{column}': "
+                    f"'{frame[column][bad].iloc[0]}' is not a number. Every value must be numeric."
+                )
+            frame[column] = values
+    values = frame.to_numpy(dtype=np.float64)
+    rows = strip_version([str(i) for i in frame.index])
+    cols = [str(c) for c in frame.columns]
+    if genes_in == "rows":
+        genes, samples, values = rows, cols, values.T
+    else:
+        samples, genes = rows, strip_version(cols)
+    _duplicates(genes, path, "gene")
+    _duplicates(samples, path, "sample")
+    if not np.isfinite(values).all():
+        s, g = _first(~np.isfinite(values))
+        raise InputError(
+            f"{path}: gene '{genes[g]}', sample '{samples[s]}': missing or infinite value "
+            f"({values[s, g]}). Fill it (0 for an unexpressed gene) or drop the gene or sample."
+        )
+    return samples, genes, values
+
+
+def tpm_from_counts(counts: np.ndarray, lengths_bp: np.ndarray) -> np.ndarray:
+    """TPM from read counts (samples x genes) and gene lengths in base pairs."""
+    rate = counts / (np.asarray(lengths_bp, dtype=np.float64) / 1e3)
+    total = rate.sum(axis=1, keepdims=True)
+    return np.divide(rate, total, out=np.zeros_like(rate), where=total > 0) * 1e6
+
+
+def to_log2_tpm(
+    values: np.ndarray,
+    scale: str,
+    path,
+    samples: list[str],
+    genes: list[str],
+    pseudocount: float = 1.0,
+    lengths_bp: np.ndarray | None = None,
+) -> np.ndarray:
+    """Convert a matrix on its declared scale to log2(TPM + 1), refusing contradicting values."""
+    where = f"{path}: declared cohort.files.scale: {scale}"
+    if scale in ("counts", "tpm") and (values < 0).any():
+        s, g = _first(values < 0)
+        raise InputError(
+            f"{where}, but gene '{genes[g]}' in sample '{samples[s]}' is {values[s, g]:g}: "
+            f"{scale} cannot be negative. If the values are log-transformed, set scale: log2."
+        )
+    if scale == "counts":
+        fractional = values != np.round(values)
+        if fractional.any():
+            s, g = _first(fractional)
+            raise InputError(
+                f"{where}, but gene '{genes[g]}' in sample '{samples[s]}' is {values[s, g]:g}: "
+                "counts are whole numbers. If these are TPM, set scale: tpm."
+            )
+        tpm = tpm_from_counts(values, lengths_bp)
+    elif scale == "tpm":
+        if values.max() <= MAX_LOG2_TPM:
+            raise InputError(
+                f"{where}, but no value exceeds {MAX_LOG2_TPM:.2f}: these look like log2 values, "
+                "not TPM. Set scale: log2 (and its pseudocount)."
+            )
+        tpm = values
+    else:
+        low, high = np.log2(pseudocount), np.log2(1e6 + pseudocount)
+        for bad, bound, fix in (
+            (
+                values < low - LOG2_ROUNDING,
+                f"below log2({pseudocount:g}) = {low:.4f}",
+                "pseudocount",
+            ),
+            (
+                values > high + LOG2_ROUNDING,
+                f"above log2(1e6 + {pseudocount:g}) = {high:.4f}",
+                "scale",
+            ),
+        ):
+            if bad.any():
+                s, g = _first(bad)
+                raise InputError(
+                    f"{where} with pseudocount {pseudocount:g}, but gene '{genes[g]}' in sample "
+                    f"'{samples[s]}' is {values[s, g]:g}, {bound}. Check cohort.files.{fix}."
+                )
+        tpm = np.clip(np.exp2(values) - pseudocount, 0.0, None)
+    sums = tpm.sum(axis=1)
+    if sums.max() > 1e6 * TPM_SUM_TOLERANCE:
+        s = int(sums.argmax())
+        raise InputError(
+            f"{where}, but sample '{samples[s]}' sums to {sums[s]:.4g} TPM; TPM sums to at most "
+            "1e6 per sample. If these are read counts, set scale: counts (with gene lengths)."
+        )
+    if scale == "log2" and pseudocount == 1:
+        return values  # already log2(TPM + 1): kept as given, not round-tripped
+    return np.log2(tpm + 1.0)
+
+
+def read_sample_sheet(path, schema_path) -> pd.DataFrame:
+    """Read and validate a sample sheet; every row against `samples.schema.yaml`."""
+    path = Path(path)
+    sheet = io.read_user_table(path, dtype=str, keep_default_na=False, na_values=[""])
+    sheet = sheet.astype(object).where(sheet.notna(), None)
+    validator = jsonschema.Draft202012Validator(yaml.safe_load(Path(schema_path).read_text()))
+    missing = [c for c in ("sample", "class") if c not in sheet.columns]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {missing}; a sample sheet needs 'sample' and 'class' "
+            f"(found {list(sheet.columns)})."
+        )
+    for i, record in enumerate(sheet.to_dict("records")):
+        error = jsonschema.exceptions.best_match(validator.iter_errors(record))
+        if error is not None:
+            column = error.path[0] if error.path else "?"
+            problem = "the cell is empty" if record.get(column) is None else error.message
+            raise InputError(
+                f"{path}: line {i + 2} (sample '{record.get('sample')}'), column '{column}': "
+                f"{problem}. Fix the cell (see workflow/schemas/samples.schema.yaml)."
+            )
+    _duplicates(sheet["sample"].tolist(), path, "sample")
+    return sheet
+
+
+def read_annotation(path) -> pd.DataFrame:
+    """A gene annotation: column `gene`, optionally symbol, chrom, start, length, biotype."""
+    frame = io.read_user_table(path, dtype={"gene": str})
+    if "gene" not in frame.columns:
+        raise InputError(f"{path}: no column 'gene' (found {list(frame.columns)}).")
+    frame["gene"] = strip_version(frame["gene"].tolist())
+    _duplicates(frame["gene"].tolist(), path, "gene")
+    return frame
+
+
+def split(classes: pd.Series, test_fraction: float, seed: int) -> np.ndarray:
+    """One seeded per-class train/test split ("train"/"test"), shared by every model."""
+    out = np.full(len(classes), "train", dtype=object)
+    r = io.rng(seed, "split")
+    for cls in sorted(classes.unique()):
+        idx = np.flatnonzero((classes == cls).to_numpy())
+        n_test = max(1, round(test_fraction * idx.size))
+        out[r.permutation(idx)[:n_test]] = "test"
+    return out
+
+
+def _match_samples(sheet: pd.DataFrame, samples: list[str], sheet_path, matrix_path) -> None:
+    in_sheet, in_matrix = set(sheet["sample"]), set(samples)
+    for absent, there, here, fix in (
+        (in_matrix - in_sheet, matrix_path, sheet_path, "add them to the sheet or drop them"),
+        (in_sheet - in_matrix, sheet_path, matrix_path, "drop them from the sheet"),
+    ):
+        if absent:
+            first = sorted(absent)[:5]
+            raise InputError(
+                f"{len(absent)} sample(s) of {there} are missing from {here}, e.g. {first}: {fix}."
+            )
+
+
+def _class_sizes(sheet: pd.DataFrame, min_class_size: int, path) -> None:
+    sizes = sheet["class"].value_counts()
+    small = sizes[sizes < min_class_size]
+    if len(small):
+        raise InputError(
+            f"{path}: class '{small.index[0]}' has {small.iloc[0]} sample(s), fewer than "
+            f"data.min_class_size = {min_class_size} ({len(small)} class(es) too small: "
+            f"{dict(small)}). Too few to split into train and test: add samples, remove the "
+            "class from the sheet, or lower data.min_class_size."
+        )
+
+
+def run(
+    *,
+    expression,
+    samples,
+    scale: str,
+    schema,
+    out_expression,
+    out_samples,
+    out_genes,
+    out_genesets,
+    focus_tissues: list[str],
+    seed: int,
+    genes=None,
+    genesets=None,
+    genes_in: str = "rows",
+    pseudocount: float = 1.0,
+    protein_coding_only: bool = False,
+    test_fraction: float = 0.1,
+    min_class_size: int = 25,
+) -> None:
+    """Validate a cohort and write `data/{expression,samples,genes}.parquet` and gene sets."""
+    sheet = read_sample_sheet(samples, schema)
+    sample_ids, gene_ids, values = read_matrix(expression, genes_in)
+    _match_samples(sheet, sample_ids, samples, expression)
+    log.info("%s: %d samples x %d genes", expression, len(sample_ids), len(gene_ids))
+
+    annotation = pd.DataFrame({"gene": gene_ids})
+    if genes is not None:
+        annotation = read_annotation(genes)
+        unknown = sorted(set(gene_ids) - set(annotation["gene"]))
+        if unknown and scale == "counts":
+            raise InputError(
+                f"{len(unknown)} gene(s) of {expression} are missing from the annotation {genes}, "
+                f"e.g. {unknown[:5]}: counts need every gene's length. Add them to the annotation."
+            )
+        if unknown:
+            log.warning(
+                "%d genes without annotation are dropped, e.g. %s", len(unknown), unknown[:5]
+            )
+        annotated = pd.Series(gene_ids).isin(annotation["gene"]).to_numpy()
+        annotation = annotation.set_index("gene").reindex(gene_ids).reset_index()
+    lengths = None
+    if scale == "counts":
+        if "length" not in annotation.columns:
+            where = f"{genes} has no 'length' column" if genes else "cohort.files.genes is not set"
+            raise InputError(
+                f"{expression}: declared cohort.files.scale: counts, which needs every gene's "
+                f"length, but {where}. Set cohort.files.genes to an annotation with columns "
+                "'gene' and 'length' (base pairs), or declare the matrix's true scale."
+            )
+        lengths = pd.to_numeric(annotation["length"], errors="coerce").to_numpy()
+        if not (lengths > 0).all():
+            bad = annotation["gene"][~(lengths > 0)].iloc[0]
+            raise InputError(f"{genes}: gene '{bad}': length must be a positive number (bp).")
+    log2_tpm = to_log2_tpm(values, scale, expression, sample_ids, gene_ids, pseudocount, lengths)
+
+    keep = annotated if genes is not None else None
+    if protein_coding_only:
+        if "biotype" not in annotation.columns:
+            where = f"{genes} has no 'biotype' column" if genes else "cohort.files.genes is not set"
+            raise InputError(
+                f"config: cohort.files.protein_coding_only needs an annotation with a 'biotype' "
+                f"column, but {where}. Add the column (protein_coding, lncRNA, ...) or set "
+                "protein_coding_only: false."
+            )
+        coding = (annotation["biotype"] == "protein_coding").to_numpy()
+        keep = coding if keep is None else keep & coding
+    if keep is not None:
+        if not keep.any():
+            raise InputError(f"{genes}: no gene of {expression} is kept by the annotation.")
+        log2_tpm, annotation = log2_tpm[:, keep], annotation[keep].reset_index(drop=True)
+        gene_ids = annotation["gene"].tolist()
+
+    sheet = sheet.set_index("sample").loc[sample_ids].reset_index()
+    _class_sizes(sheet, min_class_size, samples)
+    if "tissue" not in sheet.columns:
+        sheet["tissue"] = sheet["class"]
+    sheet["tissue"] = sheet["tissue"].fillna(sheet["class"])
+    if "status" not in sheet.columns:
+        sheet["status"] = None
+    absent = [t for t in focus_tissues if t not in set(sheet["tissue"])]
+    if absent:
+        raise InputError(
+            f"config: focus_tissues {absent} not found in the tissue column of {samples} "
+            f"(tissues: {sorted(sheet['tissue'].unique())}). Fix focus_tissues or the sheet."
+        )
+    classes = sorted(sheet["class"].unique())
+    sheet.insert(2, "class_index", sheet["class"].map({c: i for i, c in enumerate(classes)}))
+    sheet.insert(3, "split", split(sheet["class"], test_fraction, seed))
+    base = ["sample", "class", "class_index", "tissue", "status", "split"]
+    sheet = sheet[base + [c for c in sheet.columns if c not in base]]
+
+    table = pd.DataFrame({"gene": gene_ids})
+    for column in ("symbol", "chrom", "start", "length"):
+        table[column] = annotation[column] if column in annotation.columns else None
+    table["symbol"] = table["symbol"].fillna(table["gene"])
+    extra = [c for c in annotation.columns if c not in table.columns]
+    table = pd.concat([table, annotation[extra]], axis=1)
+
+    sets = {}
+    if genesets is not None:
+        if not Path(genesets).exists():
+            raise InputError(f"{genesets}: file not found. Check cohort.files.genesets.")
+        kept = set(gene_ids)
+        for name, (desc, members) in io.read_gmt(genesets).items():
+            members = [g for g in strip_version(members) if g in kept]
+            if members:
+                sets[name] = (desc, members)
+
+    io.write_expression(sheet["sample"].tolist(), gene_ids, log2_tpm, out_expression)
+    io.write_table(sheet, out_samples)
+    io.write_table(table, out_genes)
+    io.write_gmt(sets, out_genesets)
+    log.info(
+        "wrote %d samples (%d test) x %d genes in %d classes",
+        len(sheet),
+        int((sheet["split"] == "test").sum()),
+        len(gene_ids),
+        len(classes),
+    )

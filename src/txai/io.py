@@ -1,0 +1,180 @@
+"""Reading and writing txai's file contracts (docs/architecture.md).
+
+Every write goes to a temporary file in the destination's folder and is renamed into place, so
+a killed job never leaves a half-written output behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import zlib
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class TxaiError(Exception):
+    """A failure whose message tells the whole story (what, where, and the fix)."""
+
+
+class InputError(TxaiError, ValueError):
+    """Bad user input: the message names the file, the row or key, and the fix."""
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `dest`; rename it to `dest` on success, delete it on error."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; outputs get the usual mode
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def rng(seed: int, *keys: str | int) -> np.random.Generator:
+    """A random generator for one named stream of the master seed (stable across runs)."""
+    words = [zlib.crc32(k.encode()) if isinstance(k, str) else int(k) for k in keys]
+    return np.random.default_rng([int(seed), *words])
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a frame as Parquet (zstd) atomically; the index is not stored."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, engine="pyarrow", compression="zstd", index=False)
+
+
+def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    return pd.read_parquet(path, engine="pyarrow", columns=columns)
+
+
+def write_json(obj: object, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_expression(samples: list[str], genes: list[str], values: np.ndarray, path) -> None:
+    """`data/expression.parquet`: column `sample`, then one float32 column per gene."""
+    frame = pd.DataFrame(np.asarray(values, dtype=np.float32), columns=list(genes))
+    frame.insert(0, "sample", list(samples))
+    write_table(frame, path)
+
+
+def read_expression(path: str | os.PathLike) -> tuple[list[str], list[str], np.ndarray]:
+    """Read `data/expression.parquet` as (samples, genes, float32 array samples x genes)."""
+    frame = read_table(path)
+    genes = [c for c in frame.columns if c != "sample"]
+    return frame["sample"].tolist(), genes, frame[genes].to_numpy(dtype=np.float32)
+
+
+def read_user_table(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
+    """Read a user's TSV, CSV or Parquet file, chosen by its extension."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found. Check the path in the config.")
+    suffixes = "".join(path.suffixes[-2:]).lower()
+    if suffixes.endswith(".parquet"):
+        return pd.read_parquet(path)
+    if any(suffixes.endswith(s) for s in (".tsv", ".tsv.gz", ".txt", ".txt.gz")):
+        return pd.read_csv(path, sep="\t", **kwargs)
+    if suffixes.endswith((".csv", ".csv.gz")):
+        return pd.read_csv(path, **kwargs)
+    raise InputError(
+        f"{path}: unknown file type. Use .tsv, .txt, .csv (optionally .gz) or .parquet."
+    )
+
+
+def write_gmt(gene_sets: dict[str, tuple[str, list[str]]], path) -> None:
+    """Gene sets in GMT format: name, description, genes (tab-separated, one set a line)."""
+    lines = ["\t".join([name, desc, *genes]) for name, (desc, genes) in gene_sets.items()]
+    write_text("".join(f"{line}\n" for line in lines), path)
+
+
+def read_gmt(path: str | os.PathLike) -> dict[str, tuple[str, list[str]]]:
+    sets = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 3:
+            raise InputError(
+                f"{path}: line {number}: a GMT line needs a name, a description and at least one "
+                "gene, separated by tabs."
+            )
+        sets[fields[0]] = (fields[1], [g for g in fields[2:] if g])
+    return sets
+
+
+PROVENANCE_PACKAGES = (
+    "numpy", "pandas", "pyarrow", "scipy", "statsmodels", "torch", "captum", "snakemake",
+    "matplotlib", "seaborn",
+)  # fmt: skip
+
+
+def sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _git(repo: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
+
+
+def write_provenance(config: dict, inputs: dict[str, str], repo: str | os.PathLike, path) -> None:
+    """`provenance.json`: versions, git commit, config, input file hashes and the master seed.
+
+    Holds no time stamps, so the same code, config and inputs give the same file.
+    """
+    from txai import __version__
+
+    versions = {}
+    for name in PROVENANCE_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    commit = _git(Path(repo), "rev-parse", "HEAD")
+    status = _git(Path(repo), "status", "--porcelain", "--untracked-files=no")
+    write_json(
+        {
+            "txai": __version__,
+            "python": platform.python_version(),
+            "packages": versions,
+            "git": {"commit": commit, "dirty": bool(status) if commit else None},
+            "config": config,
+            "inputs": {name: {"path": str(p), "sha256": sha256(p)} for name, p in inputs.items()},
+            "seed": config.get("seed"),
+        },
+        path,
+    )

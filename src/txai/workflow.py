@@ -1,0 +1,36 @@
+"""What every Snakemake job of txai shares: logging, and how bad input ends a job."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+
+from txai.io import TxaiError
+
+
+@contextlib.contextmanager
+def job(snakemake) -> Iterator[None]:
+    """Run a job's body, logging to its `log:` file and stderr.
+
+    A `TxaiError` (bad input, a model under the accuracy floor) ends the job with its message
+    alone: it names the file, the row or key and the fix, so a traceback would only hide it.
+    """
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if snakemake.log:
+        handlers.append(logging.FileHandler(snakemake.log[0], mode="w"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    torch = sys.modules.get("torch")
+    if torch is not None:  # one job, its declared threads: no oversubscription, same sums
+        torch.set_num_threads(snakemake.threads)
+    try:
+        yield
+    except TxaiError as error:
+        logging.getLogger("txai").error("%s", error)
+        sys.exit(1)

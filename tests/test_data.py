@@ -1,0 +1,621 @@
+"""Tests for txai.data: TPM arithmetic, the split, a good cohort end to end, and every bad input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from txai import data, io
+from txai.io import InputError
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "samples.schema.yaml"
+
+# --- the small valid cohort every test starts from -------------------------------------------
+
+GENES = [  # versioned Ensembl ids, as GENCODE-based matrices have them
+    "ENSG00000000001.5",
+    "ENSG00000000002.1",
+    "ENSG00000000003.12",
+    "ENSG00000000004.3",
+    "ENSG00000000005.7",
+    "ENSG00000000006.2",
+]
+STRIPPED = [g.split(".")[0] for g in GENES]
+CLASSES = {  # class: (size, tissue, status); per-class test counts 1, 1, 2
+    "normal_liver": (10, "liver", "normal"),
+    "liver_cancer": (12, "liver", "cancer"),
+    "normal_lung": (16, "lung", "normal"),
+}
+SAMPLES = [f"{cls}_{i:02d}" for cls, (n, _, _) in CLASSES.items() for i in range(n)]
+# Whole numbers below 5000: valid read counts and valid TPM (max > 19.93, every sum < 1e6).
+VALUES = np.random.default_rng(0).integers(0, 5000, size=(len(GENES), len(SAMPLES))).astype(float)
+G, S = 2, 3  # the cell that the bad-value cases spoil
+GENE, SAMPLE = STRIPPED[G], SAMPLES[S]
+OUTPUTS = ("expression.parquet", "samples.parquet", "genes.parquet", "genesets.gmt")
+
+
+@dataclass
+class Cohort:
+    """A cohort in memory; `write` puts it on disk and returns the keyword arguments of run."""
+
+    matrix: pd.DataFrame  # genes x samples, on the declared scale
+    sheet: pd.DataFrame
+    annotation: pd.DataFrame | None = None
+    genesets: str | None = None  # GMT text
+    names: dict = field(
+        default_factory=lambda: {"expression": "expression.tsv", "samples": "samples.tsv"}
+    )
+    kwargs: dict = field(default_factory=dict)
+    missing: tuple = ()  # files given to run but not written
+
+    def write(self, tmp_path: Path) -> dict:
+        folder = tmp_path / "in"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {key: folder / name for key, name in self.names.items()}
+        table = self.matrix.rename_axis("gene")
+        if self.kwargs.get("genes_in", "rows") == "columns":
+            table = table.T.rename_axis("sample")
+        frames = {"expression": table, "samples": self.sheet, "genes": self.annotation}
+        for key, path in paths.items():
+            if key in self.missing:
+                continue
+            if key == "genesets":
+                path.write_text(self.genesets)
+            else:
+                write_user_table(frames[key], path, index=key == "expression")
+        out = tmp_path / "out"
+        return {
+            "expression": paths["expression"],
+            "samples": paths["samples"],
+            "genes": paths.get("genes"),
+            "genesets": paths.get("genesets"),
+            "scale": "tpm",
+            "schema": SCHEMA,
+            "focus_tissues": ["liver", "lung"],
+            "seed": 7,
+            "min_class_size": 5,
+            **{f"out_{name.split('.')[0]}": out / name for name in OUTPUTS},
+            **self.kwargs,
+        }
+
+
+def write_user_table(frame: pd.DataFrame, path: Path, index: bool) -> None:
+    if path.suffix == ".parquet":
+        (frame.reset_index() if index else frame).to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, sep="," if path.suffix == ".csv" else "\t", index=index)
+
+
+def make_cohort() -> Cohort:
+    sheet = pd.DataFrame(
+        [
+            {"sample": s, "class": cls, "tissue": tissue, "status": status, "batch": f"b{i % 2}"}
+            for cls, (n, tissue, status) in CLASSES.items()
+            for i, s in enumerate(x for x in SAMPLES if x.startswith(cls + "_"))
+        ]
+    )
+    sheet = sheet.sample(frac=1, random_state=1).reset_index(drop=True)  # not the matrix order
+    return Cohort(pd.DataFrame(VALUES.copy(), index=GENES, columns=SAMPLES), sheet)
+
+
+def with_annotation(c: Cohort, biotype: bool = True, length: bool = True) -> None:
+    annotation = pd.DataFrame(
+        {
+            "gene": [g.split(".")[0] + ".99" for g in GENES],  # another version: still matches
+            "symbol": [f"SYM{i}" for i in range(len(GENES))],
+            "chrom": ["chr1", "chr1", "chr2", "chr3", "chrX", "chrY"],
+            "start": [100, 5000, 200, 300, 400, 500],
+            "length": [1000, 2000, 500, 1500, 800, 3000],
+            "biotype": ["protein_coding", "protein_coding", "lncRNA"] + ["protein_coding"] * 3,
+        }
+    )
+    if not biotype:
+        annotation = annotation.drop(columns="biotype")
+    if not length:
+        annotation = annotation.drop(columns="length")
+    c.annotation = annotation
+    c.names["genes"] = "genes.tsv"
+
+
+def outputs_left(tmp_path: Path) -> list[str]:
+    out = tmp_path / "out"
+    return sorted(p.name for p in out.iterdir()) if out.exists() else []
+
+
+# --- tpm_from_counts, to_log2_tpm, strip_version, split ---------------------------------------
+
+
+COUNTS = np.array([[10.0, 20.0, 30.0], [0.0, 5.0, 5.0]])
+LENGTHS = np.array([1000.0, 2000.0, 500.0])
+# Reads per kilobase: sample 1: 10/1 = 10, 20/2 = 10, 30/0.5 = 60 (sum 80)
+#                     sample 2:  0/1 =  0,  5/2 = 2.5, 5/0.5 = 10 (sum 12.5)
+# TPM = rate / sum * 1e6: 10/80 -> 125000, 60/80 -> 750000; 2.5/12.5 -> 200000, 10/12.5 -> 800000
+HAND_TPM = np.array([[125_000.0, 125_000.0, 750_000.0], [0.0, 200_000.0, 800_000.0]])
+
+
+def test_tpm_from_counts_hand_computed():
+    tpm = data.tpm_from_counts(COUNTS, LENGTHS)
+    np.testing.assert_allclose(tpm, HAND_TPM, rtol=1e-12)
+    np.testing.assert_allclose(tpm.sum(axis=1), [1e6, 1e6], rtol=1e-12)
+
+
+def test_tpm_from_counts_sums_to_a_million_and_keeps_empty_samples_at_zero():
+    counts = np.random.default_rng(1).integers(0, 1000, size=(5, 50)).astype(float)
+    lengths = np.random.default_rng(2).integers(200, 20_000, size=50).astype(float)
+    np.testing.assert_allclose(data.tpm_from_counts(counts, lengths).sum(axis=1), 1e6, rtol=1e-9)
+    empty = data.tpm_from_counts(np.zeros((1, 3)), LENGTHS)
+    np.testing.assert_array_equal(empty, np.zeros((1, 3)))
+
+
+def convert(values, scale, **kwargs):
+    samples = [f"s{i}" for i in range(values.shape[0])]
+    genes = [f"g{j}" for j in range(values.shape[1])]
+    return data.to_log2_tpm(values, scale, "m.tsv", samples, genes, **kwargs)
+
+
+def test_to_log2_tpm_from_tpm_is_log2_tpm_plus_one():
+    np.testing.assert_array_equal(convert(HAND_TPM, "tpm"), np.log2(HAND_TPM + 1))
+    assert convert(HAND_TPM, "tpm")[0, 2] == pytest.approx(19.51653, abs=1e-5)  # log2(750001)
+
+
+def test_to_log2_tpm_from_log2_pseudocount_one_is_unchanged():
+    log2 = np.log2(HAND_TPM + 1)
+    np.testing.assert_array_equal(convert(log2, "log2", pseudocount=1.0), log2)
+
+
+def test_to_log2_tpm_from_xena_log2_pseudocount_0001():
+    xena = np.log2(HAND_TPM + 0.001)  # UCSC Xena: zeros become log2(0.001) = -9.966
+    assert xena.min() < -9.9
+    got = convert(xena, "log2", pseudocount=0.001)
+    np.testing.assert_allclose(got, np.log2(HAND_TPM + 1), rtol=0, atol=1e-9)
+    assert got[1, 0] == 0.0  # a zero stays exactly zero
+    # Xena prints 4 decimals, so a zero reads -9.9658 < log2(0.001) = -9.96578: still accepted.
+    rounded = convert(np.round(xena, 4), "log2", pseudocount=0.001)
+    np.testing.assert_allclose(rounded, np.log2(HAND_TPM + 1), rtol=0, atol=1e-4)
+    rounded = convert(np.round(xena, 2), "log2", pseudocount=0.001)  # -9.97: still a zero
+    np.testing.assert_allclose(rounded, np.log2(HAND_TPM + 1), rtol=0, atol=1e-2)
+    assert (rounded >= 0).all()
+    with pytest.raises(InputError, match=r"gene 'g0' in sample 's1' is -9\.99, below"):
+        convert(np.round(xena, 2) - 0.02, "log2", pseudocount=0.001)  # beyond rounding
+
+
+def test_to_log2_tpm_from_counts_uses_gene_lengths():
+    got = convert(COUNTS, "counts", lengths_bp=LENGTHS)
+    np.testing.assert_allclose(got, np.log2(HAND_TPM + 1), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("ENSG00000141510.16", "ENSG00000141510"),
+        ("ENSG00000141510", "ENSG00000141510"),
+        ("ENSMUSG00000059552.14", "ENSMUSG00000059552"),
+        ("TP53", "TP53"),
+        ("ENSG00000002586.20_PAR_Y", "ENSG00000002586.20_PAR_Y"),  # PAR_Y copy stays distinct
+    ],
+)
+def test_strip_version(given, expected):
+    assert data.strip_version([given]) == [expected]
+
+
+SPLIT_SIZES = {"a": 2, "b": 9, "c": 10, "d": 14, "e": 16, "f": 26, "g": 100}
+SPLIT_TEST = {"a": 1, "b": 1, "c": 1, "d": 1, "e": 2, "f": 3, "g": 10}  # max(1, round(0.1 n))
+
+
+def split_classes() -> pd.Series:
+    labels = [cls for cls, n in SPLIT_SIZES.items() for _ in range(n)]
+    return pd.Series(labels).sample(frac=1, random_state=3).reset_index(drop=True)
+
+
+def test_split_per_class_counts():
+    classes = split_classes()
+    out = data.split(classes, 0.1, seed=11)
+    assert set(out) == {"train", "test"}
+    tests = classes[out == "test"].value_counts().to_dict()
+    trains = classes[out == "train"].value_counts().to_dict()
+    assert tests == SPLIT_TEST
+    assert trains == {cls: n - SPLIT_TEST[cls] for cls, n in SPLIT_SIZES.items()}
+    assert all(trains[cls] >= 1 for cls in SPLIT_SIZES)
+
+
+def test_split_half_keeps_train_samples():
+    classes = pd.Series(["a"] * 2 + ["b"] * 3 + ["c"] * 5)
+    out = data.split(classes, 0.5, seed=0)
+    assert classes[out == "train"].value_counts().to_dict() == {"a": 1, "b": 1, "c": 3}
+
+
+def test_split_is_seeded():
+    classes = split_classes()
+    first = data.split(classes, 0.1, seed=11)
+    np.testing.assert_array_equal(first, data.split(classes, 0.1, seed=11))
+    assert not np.array_equal(first, data.split(classes, 0.1, seed=12))
+
+
+# --- a good cohort end to end ----------------------------------------------------------------
+
+
+def run_cohort(c: Cohort, tmp_path: Path) -> dict:
+    kwargs = c.write(tmp_path)
+    data.run(**kwargs)
+    return kwargs
+
+
+def expected_log2(values=VALUES) -> np.ndarray:
+    return np.log2(values.T + 1)  # samples x genes
+
+
+def test_run_tsv_tpm(tmp_path):
+    c = make_cohort()
+    c.genesets = (
+        "SET1\tfirst set\tENSG00000000001.9\tENSG00000000003\tENSG99999999999\n"
+        "\n"
+        "NONE\tno gene of the cohort\tENSG99999999999\n"
+    )
+    c.names["genesets"] = "sets.gmt"
+    kw = run_cohort(c, tmp_path)
+    assert outputs_left(tmp_path) == sorted(OUTPUTS)  # and no temporary file
+
+    expression = pd.read_parquet(kw["out_expression"])
+    assert list(expression.columns) == ["sample", *STRIPPED]
+    assert expression["sample"].tolist() == SAMPLES  # the matrix's order
+    assert all(expression[g].dtype == np.float32 for g in STRIPPED)
+    np.testing.assert_allclose(expression[STRIPPED].to_numpy(), expected_log2(), rtol=0, atol=1e-6)
+    samples, genes, values = io.read_expression(kw["out_expression"])
+    assert (samples, genes) == (SAMPLES, STRIPPED) and values.dtype == np.float32
+
+    sheet = pd.read_parquet(kw["out_samples"])
+    assert list(sheet.columns) == [
+        "sample", "class", "class_index", "tissue", "status", "split", "batch"
+    ]  # fmt: skip
+    assert sheet["sample"].tolist() == SAMPLES  # rows line up with expression.parquet
+    index = {"liver_cancer": 0, "normal_liver": 1, "normal_lung": 2}  # sorted class names
+    assert (sheet["class_index"] == sheet["class"].map(index)).all()
+    for cls, (n, tissue, status) in CLASSES.items():
+        rows = sheet[sheet["class"] == cls]
+        assert len(rows) == n
+        assert (rows["tissue"] == tissue).all() and (rows["status"] == status).all()
+    counts = sheet.groupby(["class", "split"]).size().to_dict()
+    assert counts == {
+        ("liver_cancer", "test"): 1, ("liver_cancer", "train"): 11,
+        ("normal_liver", "test"): 1, ("normal_liver", "train"): 9,
+        ("normal_lung", "test"): 2, ("normal_lung", "train"): 14,
+    }  # fmt: skip
+    batch = make_cohort().sheet.set_index("sample")["batch"]
+    assert sheet["batch"].tolist() == batch.loc[SAMPLES].tolist()
+
+    genes = pd.read_parquet(kw["out_genes"])
+    assert list(genes.columns) == ["gene", "symbol", "chrom", "start", "length"]
+    assert genes["gene"].tolist() == STRIPPED
+    assert genes["symbol"].tolist() == STRIPPED  # no annotation: the symbol is the gene id
+    assert genes[["chrom", "start", "length"]].isna().all().all()
+
+    text = Path(kw["out_genesets"]).read_text()
+    assert text == "SET1\tfirst set\tENSG00000000001\tENSG00000000003\n"
+
+
+def test_run_without_genesets_tissue_or_status(tmp_path):
+    c = make_cohort()
+    c.sheet = c.sheet.drop(columns=["tissue", "status"])
+    c.kwargs["focus_tissues"] = ["normal_lung"]  # the tissue defaults to the class
+    kw = run_cohort(c, tmp_path)
+    sheet = pd.read_parquet(kw["out_samples"])
+    assert (sheet["tissue"] == sheet["class"]).all()
+    assert sheet["status"].isna().all()
+    assert Path(kw["out_genesets"]).read_text() == ""
+
+
+def test_run_is_reproducible(tmp_path):
+    first = run_cohort(make_cohort(), tmp_path / "one")
+    second = run_cohort(make_cohort(), tmp_path / "two")
+    for key in ("out_expression", "out_samples", "out_genes"):
+        pd.testing.assert_frame_equal(pd.read_parquet(first[key]), pd.read_parquet(second[key]))
+
+
+def as_csv_columns(c):
+    c.names["expression"] = "expression.csv"
+    c.kwargs["genes_in"] = "columns"
+
+
+def as_parquet(c):
+    c.names["expression"] = "expression.parquet"
+
+
+def as_parquet_columns(c):
+    as_parquet(c)
+    c.kwargs["genes_in"] = "columns"
+
+
+def as_gzipped_tsv(c):
+    c.names["expression"] = "expression.tsv.gz"
+
+
+def as_csv_sheet(c):
+    c.names["samples"] = "samples.csv"
+
+
+@pytest.mark.parametrize(
+    "variant", [as_csv_columns, as_parquet, as_parquet_columns, as_gzipped_tsv, as_csv_sheet]
+)
+def test_run_other_formats_give_the_same_tables(tmp_path, variant):
+    reference = run_cohort(make_cohort(), tmp_path / "tsv")
+    c = make_cohort()
+    variant(c)
+    other = run_cohort(c, tmp_path / "other")
+    for key in ("out_expression", "out_samples", "out_genes"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(reference[key]), pd.read_parquet(other[key]), check_exact=True
+        )
+
+
+@pytest.mark.parametrize(
+    ("pseudocount", "atol"), [(1.0, 0.0), (0.001, 1e-6)], ids=["log2p1", "xena"]
+)
+def test_run_log2_scales(tmp_path, pseudocount, atol):
+    c = make_cohort()
+    c.matrix = np.log2(c.matrix + pseudocount)
+    c.kwargs.update(scale="log2", pseudocount=pseudocount)
+    kw = run_cohort(c, tmp_path)
+    expression = pd.read_parquet(kw["out_expression"])
+    expected = expected_log2().astype(np.float32)
+    np.testing.assert_allclose(expression[STRIPPED].to_numpy(), expected, rtol=0, atol=atol)
+
+
+def test_run_counts_with_annotation(tmp_path):
+    c = make_cohort()
+    with_annotation(c)
+    c.kwargs["scale"] = "counts"
+    kw = run_cohort(c, tmp_path)
+    lengths_kb = c.annotation["length"].to_numpy() / 1e3
+    rate = VALUES.T / lengths_kb
+    tpm = rate / rate.sum(axis=1, keepdims=True) * 1e6
+    expression = pd.read_parquet(kw["out_expression"])
+    np.testing.assert_allclose(expression[STRIPPED].to_numpy(), np.log2(tpm + 1), rtol=0, atol=1e-6)
+    genes = pd.read_parquet(kw["out_genes"])
+    assert list(genes.columns) == ["gene", "symbol", "chrom", "start", "length", "biotype"]
+    assert genes["gene"].tolist() == STRIPPED
+    assert genes["symbol"].tolist() == c.annotation["symbol"].tolist()
+    assert genes["length"].tolist() == c.annotation["length"].tolist()
+    assert genes["chrom"].tolist() == c.annotation["chrom"].tolist()
+
+
+def test_run_protein_coding_only(tmp_path):
+    c = make_cohort()
+    with_annotation(c)
+    c.annotation.loc[4, "biotype"] = "processed_pseudogene"
+    c.kwargs["protein_coding_only"] = True
+    kw = run_cohort(c, tmp_path)
+    kept = [0, 1, 3, 5]  # genes 2 (lncRNA) and 4 (pseudogene) dropped
+    expression = pd.read_parquet(kw["out_expression"])
+    assert list(expression.columns) == ["sample", *[STRIPPED[i] for i in kept]]
+    np.testing.assert_allclose(
+        expression.iloc[:, 1:].to_numpy(), expected_log2()[:, kept], rtol=0, atol=1e-6
+    )  # TPM is not renormalised over the kept genes
+    genes = pd.read_parquet(kw["out_genes"])
+    assert genes["gene"].tolist() == [STRIPPED[i] for i in kept]
+    assert (genes["biotype"] == "protein_coding").all()
+
+
+def test_run_drops_genes_missing_from_the_annotation(tmp_path):
+    c = make_cohort()
+    with_annotation(c)
+    c.annotation = c.annotation.drop(index=1)  # tpm: an unannotated gene is dropped, with a warning
+    kw = run_cohort(c, tmp_path)
+    kept = [0, 2, 3, 4, 5]
+    expression = pd.read_parquet(kw["out_expression"])
+    assert list(expression.columns) == ["sample", *[STRIPPED[i] for i in kept]]
+    np.testing.assert_allclose(
+        expression.iloc[:, 1:].to_numpy(), expected_log2()[:, kept], rtol=0, atol=1e-6
+    )
+    genes = pd.read_parquet(kw["out_genes"])
+    assert genes["gene"].tolist() == [STRIPPED[i] for i in kept]
+    assert genes["symbol"].notna().all()
+
+
+# --- bad input: InputError naming the file and the id; nothing written -------------------------
+
+
+def cell(value, scale="tpm"):
+    """Put `value` in gene G, sample S (the matrix becomes text-capable for non-numbers)."""
+
+    def mutate(c):
+        if scale == "log2":
+            c.matrix = np.log2(c.matrix + 1)
+            c.kwargs["scale"] = "log2"
+        if scale == "counts":
+            with_annotation(c)
+            c.kwargs["scale"] = "counts"
+        c.matrix = c.matrix.astype(object)
+        c.matrix.iloc[G, S] = value
+
+    return mutate
+
+
+def rename_gene(i, new):
+    def mutate(c):
+        c.matrix.index = [new if j == i else g for j, g in enumerate(c.matrix.index)]
+
+    return mutate
+
+
+def duplicate_sample_column(c):
+    c.matrix.columns = [SAMPLES[0] if j == 1 else s for j, s in enumerate(SAMPLES)]
+
+
+def duplicate_sheet_row(c):
+    c.sheet = pd.concat([c.sheet, c.sheet[c.sheet["sample"] == SAMPLE]], ignore_index=True)
+
+
+def drop_sheet_row(c):
+    c.sheet = c.sheet[c.sheet["sample"] != SAMPLE]
+
+
+def drop_matrix_column(c):
+    c.matrix = c.matrix.drop(columns=SAMPLE)
+
+
+def small_class(c):
+    rare = c.sheet["sample"].isin(SAMPLES[:2])
+    c.sheet.loc[rare, "class"] = "rare_class"
+
+
+def sheet_value(row_of_sample, column, value):
+    def mutate(c):
+        c.sheet.loc[c.sheet["sample"] == row_of_sample, column] = value
+
+    return mutate
+
+
+def drop_sheet_column(column):
+    def mutate(c):
+        c.sheet = c.sheet.drop(columns=column)
+
+    return mutate
+
+
+def counts_without_annotation(c):
+    c.kwargs["scale"] = "counts"
+
+
+def counts_annotation(length=True, bad_length=None, drop_gene=None):
+    """Declare counts, with an annotation lacking lengths, with a bad length or lacking a gene."""
+
+    def mutate(c):
+        with_annotation(c, length=length)
+        c.kwargs["scale"] = "counts"
+        if bad_length is not None:
+            c.annotation["length"] = c.annotation["length"].astype(object)
+            c.annotation.loc[G, "length"] = bad_length
+        if drop_gene is not None:
+            c.annotation = c.annotation.drop(index=drop_gene)
+
+    return mutate
+
+
+def tpm_looks_log2(c):
+    c.matrix = np.log2(c.matrix + 1)
+
+
+def tpm_is_counts(c):
+    c.matrix[SAMPLE] *= 1000  # this sample sums to ~1e7
+
+
+def log2_of_counts(c):
+    c.matrix = np.log2(c.matrix + 1)
+    c.matrix[SAMPLE] = np.log2(VALUES[:, S] * 200 + 1)  # every value < 1e6, the sum is not
+    c.kwargs["scale"] = "log2"
+
+
+def focus_absent(c):
+    c.kwargs["focus_tissues"] = ["liver", "pancreas"]
+
+
+def coding_without_biotype(c):
+    with_annotation(c, biotype=False)
+    c.kwargs["protein_coding_only"] = True
+
+
+def coding_without_annotation(c):
+    c.kwargs["protein_coding_only"] = True
+
+
+def rename_file(key, name):
+    def mutate(c):
+        c.names[key] = name
+
+    return mutate
+
+
+def missing(key):
+    def mutate(c):
+        if key == "genes":
+            with_annotation(c)
+        if key == "genesets":
+            c.names["genesets"] = "sets.gmt"
+        c.missing = (key,)
+
+    return mutate
+
+
+def empty_matrix(c):
+    c.matrix = c.matrix.iloc[:0]
+
+
+E, SH, AN = "{expression}", "{samples}", "{genes}"  # replaced by the files' paths
+D1 = "ENSG00000000001"
+BAD = [
+    ("nan", cell(np.nan), [E, GENE, SAMPLE, "missing"]),
+    ("na_text", cell("NA"), [E, GENE, SAMPLE, "missing"]),
+    ("infinite", cell(np.inf), [E, GENE, SAMPLE, "inf"]),
+    ("negative_tpm", cell(-1.0), [E, GENE, SAMPLE, "-1", "negative"]),
+    ("negative_counts", cell(-3.0, "counts"), [E, GENE, SAMPLE, "-3", "negative"]),
+    ("non_numeric", cell("1,5"), [E, GENE, SAMPLE, "'1,5'", "not a number"]),
+    ("duplicate_gene", rename_gene(1, GENES[0]), [E, D1, "duplicate gene"]),
+    ("duplicate_gene_version", rename_gene(1, D1 + ".2"), [E, D1, "duplicate gene"]),
+    ("duplicate_sample_column", duplicate_sample_column, [E, SAMPLES[0], "duplicate sample"]),
+    ("duplicate_sheet_sample", duplicate_sheet_row, [SH, SAMPLE, "duplicate sample"]),
+    ("sample_not_in_sheet", drop_sheet_row, [E, SH, SAMPLE, "missing"]),
+    ("sample_not_in_matrix", drop_matrix_column, [SH, E, SAMPLE, "missing"]),
+    ("class_too_small", small_class, [SH, "'rare_class' has 2", "min_class_size = 5"]),
+    ("sheet_without_class", drop_sheet_column("class"), [SH, "'class'"]),
+    ("sheet_without_sample", drop_sheet_column("sample"), [SH, "'sample'"]),
+    ("invalid_status", sheet_value(SAMPLE, "status", "tumour"), [SH, "line", "'status'", "tumour"]),
+    ("empty_class", sheet_value(SAMPLE, "class", None), [SH, "'class'", SAMPLE, "empty"]),
+    ("counts_fractional", cell(2.5, "counts"), [E, GENE, SAMPLE, "2.5", "whole numbers"]),
+    ("counts_without_annotation", counts_without_annotation, [E, "length", "cohort.files.genes"]),
+    ("counts_without_length", counts_annotation(length=False), [E, AN, "'length'"]),
+    ("counts_zero_length", counts_annotation(bad_length=0), [AN, GENE, "length"]),
+    ("counts_bad_length", counts_annotation(bad_length="1kb"), [AN, GENE, "length"]),
+    ("counts_unannotated_gene", counts_annotation(drop_gene=G), [E, AN, GENE, "length"]),
+    ("tpm_looks_log2", tpm_looks_log2, [E, "tpm", "19.93", "log2"]),
+    ("tpm_sums_over_1e6", tpm_is_counts, [E, SAMPLE, "1e6", "scale: counts"]),
+    ("log2_above_max", cell(25.0, "log2"), [E, GENE, SAMPLE, "25", "above"]),
+    ("log2_below_pseudocount", cell(-3.0, "log2"), [E, GENE, SAMPLE, "-3", "below"]),
+    ("log2_just_below_zero", cell(-0.02, "log2"), [E, GENE, SAMPLE, "-0.02", "pseudocount"]),
+    ("log2_of_counts", log2_of_counts, [E, SAMPLE, "1e6", "scale: counts"]),
+    ("focus_tissue_absent", focus_absent, [SH, "focus_tissues", "pancreas"]),
+    ("coding_without_biotype", coding_without_biotype, [AN, "biotype", "protein_coding_only"]),
+    ("coding_without_annotation", coding_without_annotation, ["biotype", "cohort.files.genes"]),
+    ("unknown_extension", rename_file("expression", "expression.xlsx"), [E, "unknown file type"]),
+    ("unknown_sheet_extension", rename_file("samples", "samples.ods"), [SH, "unknown file type"]),
+    ("missing_matrix", missing("expression"), [E, "not found"]),
+    ("missing_sheet", missing("samples"), [SH, "not found"]),
+    ("missing_annotation", missing("genes"), [AN, "not found"]),
+    ("missing_genesets", missing("genesets"), ["{genesets}", "not found"]),
+    ("empty_matrix", empty_matrix, [E, "empty"]),
+]
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [p[1:] for p in BAD], ids=[p[0] for p in BAD])
+def test_bad_input_stops_with_a_message_and_no_output(tmp_path, mutate, expected):
+    c = make_cohort()
+    mutate(c)
+    kwargs = c.write(tmp_path)
+    with pytest.raises(InputError) as raised:
+        data.run(**kwargs)
+    message = str(raised.value)
+    paths = {key: str(kwargs[key]) for key in ("expression", "samples", "genes", "genesets")}
+    for fragment in expected:
+        assert fragment.format(**paths) in message, f"{fragment!r} not in {message!r}"
+    assert outputs_left(tmp_path) == []
+
+
+def test_invalid_status_names_the_line(tmp_path):
+    c = make_cohort()
+    line = int(np.flatnonzero(c.sheet["sample"] == SAMPLE)[0]) + 2  # header is line 1
+    sheet_value(SAMPLE, "status", "tumour")(c)
+    with pytest.raises(InputError, match=rf"line {line} \(sample '{SAMPLE}'\), column 'status'"):
+        data.run(**c.write(tmp_path))
+
+
+def test_cohort_is_valid_and_cases_edit_copies():
+    """The base cohort passes the checks the cases rely on, and no case changes VALUES."""
+    assert VALUES.max() > data.MAX_LOG2_TPM and VALUES.sum(axis=0).max() < 1e6
+    assert VALUES[:, S].sum() * 200 > 1.01e6 and VALUES.max() * 200 + 1 < 1e6 + 1
+    saved = VALUES.copy()
+    for _, mutate, _ in BAD:
+        mutate(make_cohort())
+    np.testing.assert_array_equal(VALUES, saved)

@@ -1,0 +1,163 @@
+"""End-to-end: Snakemake runs the workflow as a user would, on the tiny config."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import TINY, snakemake
+
+
+def test_bare_dry_run_from_the_root_has_jobs(workdir):
+    done = snakemake("-n", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    stats = done.stdout[done.stdout.index("Job stats") :]
+    counts = dict(line.split() for line in stats.splitlines()[3:] if len(line.split()) == 2)
+    assert counts["simulate_cohort"] == "1" and counts["references"] == "4"
+    assert int(counts["total"]) >= 8
+
+
+def test_lint_is_clean(workdir):
+    done = snakemake("--lint", cwd=workdir)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_unknown_explainer_fails_before_any_job(workdir):
+    config = yaml.safe_load(TINY.read_text())
+    config["explain"]["explainers"].append("Occlusion")
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
+    done = snakemake("-n", "--configfile", "bad.yaml", cwd=workdir)
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "explain.explainers" in output and "'Occlusion' is not one of" in output
+    assert not (workdir / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One run of the whole workflow on the tiny config, shared by the checks below."""
+    from conftest import REPO
+
+    root = tmp_path_factory.mktemp("tiny")
+    done = snakemake(
+        "-s", str(REPO / "Snakefile"), "--cores", "2", "--configfile", str(TINY), cwd=root
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root, yaml.safe_load(TINY.read_text())
+
+
+def test_data_contracts(tiny_run):
+    root, config = tiny_run
+    expression = pd.read_parquet(root / "results/data/expression.parquet")
+    samples = pd.read_parquet(root / "results/data/samples.parquet")
+    genes = pd.read_parquet(root / "results/data/genes.parquet")
+    assert expression.columns[0] == "sample"
+    assert list(expression.columns[1:]) == genes["gene"].tolist()
+    assert (expression.dtypes.iloc[1:] == np.float32).all()
+    assert len(genes) == config["cohort"]["demo"]["genes"]
+    x = expression.iloc[:, 1:].to_numpy()
+    assert x.min() >= 0 and x.max() < np.log2(1e6 + 1)
+    # Each sample's TPM (2^x - 1) sums to 1e6: the data stage converted counts to log2(TPM + 1).
+    np.testing.assert_allclose((np.exp2(x.astype(np.float64)) - 1).sum(axis=1), 1e6, rtol=1e-4)
+    assert samples["sample"].tolist() == expression["sample"].tolist()
+    assert list(samples.columns[:6]) == [
+        "sample",
+        "class",
+        "class_index",
+        "tissue",
+        "status",
+        "split",
+    ]
+    n_classes = 2 * 2 + 2  # tiny: liver, lung with cancer; brain, heart normal only
+    assert samples["class"].nunique() == n_classes
+    for _, group in samples.groupby("class"):
+        assert (group["split"] == "test").sum() == max(1, round(0.1 * len(group)))
+    assert {"truth_role", "truth_classes", "truth_module", "chrom", "start", "length"} <= set(genes)
+    assert (root / "results/data/genesets.gmt").read_text().count("DEMO_NORMAL_LIVER_MARKERS") == 1
+
+
+def test_reference_contracts(tiny_run):
+    root, config = tiny_run
+    genes = pd.read_parquet(root / "results/data/genes.parquet")["gene"].tolist()
+    n = config["references"]["pool_size"]
+    for kind in config["references"]["types"]:
+        pool = pd.read_parquet(root / f"results/references/{kind}.parquet")
+        gene_columns = [c for c in pool.columns if c not in ("reference", "class")]
+        assert gene_columns == genes
+        if kind == "specific":
+            focus = {f"{s}_{t}" for t in config["focus_tissues"] for s in ("normal", "cancer")}
+            assert set(pool["class"]) == focus
+            assert (pool.groupby("class").size() == n).all()
+        else:
+            assert len(pool) == n and "class" not in pool
+    zero = pd.read_parquet(root / "results/references/zero.parquet")
+    assert not zero[genes].to_numpy().any()
+
+
+def test_provenance_names_inputs_and_config(tiny_run):
+    import json
+
+    root, config = tiny_run
+    record = json.loads((root / "results/provenance.json").read_text())
+    assert record["config"]["seed"] == config["seed"]
+    assert set(record["inputs"]) == {"expression", "samples", "genes", "genesets"}
+    assert record["packages"]["snakemake"].startswith("9.")
+
+
+def _user_cohort(root):
+    """A small user cohort in the documented formats: TPM matrix (genes x samples) + sheet."""
+    r = np.random.default_rng(0)
+    classes = {
+        "liverN": ("liver", "normal"),
+        "liverT": ("liver", "cancer"),
+        "lungN": ("lung", "normal"),
+    }
+    sheet = pd.DataFrame(
+        [(f"s{c}{i}", c, t, s) for c, (t, s) in classes.items() for i in range(12)],
+        columns=["sample", "class", "tissue", "status"],
+    )
+    tpm = r.gamma(0.5, 200, size=(30, len(sheet)))
+    tpm = tpm / tpm.sum(axis=0) * 1e6
+    matrix = pd.DataFrame(tpm, columns=sheet["sample"])
+    matrix.insert(0, "gene_id", [f"ENSG{i:011d}.3" for i in range(30)])
+    matrix.to_csv(root / "tpm.tsv", sep="\t", index=False)
+    sheet.to_csv(root / "samples.tsv", sep="\t", index=False)
+    config = yaml.safe_load(TINY.read_text())
+    config["cohort"] = {
+        "source": "files",
+        "name": "user cohort",
+        "files": {"expression": "tpm.tsv", "samples": "samples.tsv", "scale": "tpm"},
+    }
+    config["data"]["min_class_size"] = 10
+    config["focus_tissues"] = ["liver"]
+    (root / "user.yaml").write_text(yaml.safe_dump(config))
+    return tpm, sheet
+
+
+def test_user_cohort_through_the_data_stage(workdir):
+    tpm, sheet = _user_cohort(workdir)
+    done = snakemake(
+        "results/references/specific.parquet", "--cores", "2", "--configfile", "user.yaml",
+        cwd=workdir,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    expression = pd.read_parquet(workdir / "results/data/expression.parquet")
+    assert list(expression.columns[1:4]) == [
+        "ENSG00000000000",
+        "ENSG00000000001",
+        "ENSG00000000002",
+    ]
+    np.testing.assert_allclose(expression.iloc[:, 1:].to_numpy(), np.log2(tpm.T + 1), rtol=1e-6)
+    specific = pd.read_parquet(workdir / "results/references/specific.parquet")
+    assert set(specific["class"]) == {"liverN", "liverT"}
+    assert not (workdir / "results/cohort").exists()  # no demo generated for a user cohort
+
+
+def test_bad_sample_sheet_stops_before_any_job(workdir):
+    _user_cohort(workdir)
+    sheet = pd.read_csv(workdir / "samples.tsv", sep="\t")
+    sheet.loc[4, "status"] = "tumour"
+    sheet.to_csv(workdir / "samples.tsv", sep="\t", index=False)
+    done = snakemake("--cores", "2", "--configfile", "user.yaml", cwd=workdir)
+    assert done.returncode != 0
+    assert "samples.tsv: line 6 (sample 'sliverN4'), column 'status'" in done.stderr
+    assert not (workdir / "results").exists()
