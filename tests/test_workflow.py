@@ -161,3 +161,27 @@ def test_bad_sample_sheet_stops_before_any_job(workdir):
     assert done.returncode != 0
     assert "samples.tsv: line 6 (sample 'sliverN4'), column 'status'" in done.stderr
     assert not (workdir / "results").exists()
+
+
+def test_training_outputs(tiny_run):
+    import json
+
+    root, config = tiny_run
+    for arch, expected in (("mlp", ["m01", "m02", "m03"]), ("cnn", ["m01", "m02", "s01", "s02"])):
+        metrics = pd.read_parquet(root / f"results/models/{arch}/metrics.parquet")
+        assert metrics["model"].tolist() == expected
+        assert (metrics["test_accuracy"] >= config["train"]["accuracy_floor"]).all()
+        assert (root / f"benchmarks/train/{arch}/m01.tsv").exists()
+        scores = pd.read_parquet(root / f"results/models/{arch}/crossval.parquet")
+        assert scores["class"].tolist()[-2:] == ["accuracy", "macro"]
+        for ext in ("png", "pdf"):
+            assert (root / f"results/figures/confusion_{arch}.{ext}").stat().st_size > 1000
+    metas = {
+        m: json.loads((root / f"results/models/cnn/{m}/meta.json").read_text())
+        for m in ("m01", "m02", "s01", "s02")
+    }
+    genes = pd.read_parquet(root / "results/data/genes.parquet")["gene"].tolist()
+    assert sorted(metas["m01"]["gene_order"]) == sorted(genes)
+    assert metas["m01"]["gene_order"] != metas["m02"]["gene_order"]  # random order per model
+    assert metas["s01"]["gene_order"] == metas["s02"]["gene_order"]  # the same-order set
+    assert not list((root / "results/models").rglob("checkpoint.pt"))

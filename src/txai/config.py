@@ -27,3 +27,9 @@ def check(config: dict, schema_path) -> None:
     if error is not None:
         where = f"config key '{key_path(error.absolute_path)}'" if error.absolute_path else "config"
         raise InputError(f"{where}: {error.message}. config/README.md explains every key.")
+
+
+def model_ids(arch_config: dict) -> list[str]:
+    """Model names of one architecture: m01..mNN, then s01..sKK for the same-order CNN set."""
+    ids = [f"m{i:02d}" for i in range(1, arch_config["models"] + 1)]
+    return ids + [f"s{i:02d}" for i in range(1, arch_config.get("same_order_models", 0) + 1)]

@@ -9,7 +9,7 @@ REPO = Path(workflow.current_basedir).parents[1]
 sys.path.insert(0, str(REPO / "src"))
 SCHEMAS = Path(workflow.current_basedir).parent / "schemas"
 
-from txai.config import check  # noqa: E402
+from txai.config import check, model_ids  # noqa: E402
 from txai.data import read_sample_sheet  # noqa: E402
 
 check(config, SCHEMAS / "config.schema.yaml")  # a short message naming the key
@@ -43,9 +43,39 @@ def cohort_params():
     return {key: COHORT["files"][key] for key in keys}
 
 
+def cohort_size():
+    """(samples, genes) the config implies: exact for the demo, the paper's scale otherwise."""
+    if COHORT["source"] == "demo":
+        demo = COHORT["demo"]
+        n_classes = 2 * len(demo["tissues_with_cancer"]) + len(demo["normal_only_tissues"])
+        return n_classes * demo["samples_per_class"][1], demo["genes"]
+    return 27_417, 19_241
+
+
+TRAIN_COMMON = {k: v for k, v in config["train"].items() if k not in ("mlp", "cnn")}
+
+
+def train_mem_mb(wildcards):
+    """Expression in float32 a few times over (input, tensors, an up-sampled epoch) + 1 GB."""
+    samples, genes = cohort_size()
+    return 1000 + 24 * samples * genes // 1_000_000
+
+
+def train_runtime(wildcards):
+    """Minutes for one model: grows with samples x genes x epochs; CNNs cost more per cell."""
+    samples, genes = cohort_size()
+    per_epoch_s = samples * genes * (2e-7 if wildcards.arch == "mlp" else 5e-6)
+    epochs = config["train"][wildcards.arch].get("max_epochs", config["train"]["max_epochs"])
+    return max(10, round(epochs * per_epoch_s / 60 * 2))
+
+
 def final_outputs():
+    archs = ("mlp", "cnn")
     return [
         "results/provenance.json",
         "results/data/expression.parquet",
         *expand("results/references/{type}.parquet", type=config["references"]["types"]),
+        *expand("results/models/{arch}/metrics.parquet", arch=archs),
+        *expand("results/models/{arch}/crossval.parquet", arch=archs),
+        *expand("results/figures/confusion_{arch}.{ext}", arch=archs, ext=("png", "pdf")),
     ]
