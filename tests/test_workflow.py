@@ -185,3 +185,36 @@ def test_training_outputs(tiny_run):
     assert metas["m01"]["gene_order"] != metas["m02"]["gene_order"]  # random order per model
     assert metas["s01"]["gene_order"] == metas["s02"]["gene_order"]  # the same-order set
     assert not list((root / "results/models").rglob("checkpoint.pt"))
+
+
+def test_attribution_outputs(tiny_run):
+    root, config = tiny_run
+    genes = pd.read_parquet(root / "results/data/genes.parquet")["gene"].tolist()
+    samples = pd.read_parquet(root / "results/data/samples.parquet")
+    focus = samples[samples["tissue"].isin(config["focus_tissues"]) & (samples["split"] == "test")]
+    n_explained = focus.groupby("class").size().clip(upper=2).sum()
+    for arch, explainers in (
+        ("mlp", ["Saliency", "DeepLiftShap"]),
+        ("cnn", ["Saliency", "DeepLiftShap", "GuidedGradCamPlusPlus"]),
+    ):
+        for explainer in explainers:
+            for setting in ("plain", "optimised"):
+                frame = pd.read_parquet(
+                    root / f"results/attributions/{arch}/{explainer}/{setting}/m01.parquet"
+                )
+                assert list(frame.columns) == ["sample", "replicate", *genes]
+                assert frame["replicate"].nunique() == config["explain"]["replicates"]  # m01
+                assert frame["sample"].nunique() == n_explained
+                assert set(frame["sample"]) <= set(focus["sample"])
+                assert (frame[genes].to_numpy() >= 0).all()  # abs_then_mean scores
+                other = pd.read_parquet(
+                    root / f"results/attributions/{arch}/{explainer}/{setting}/m02.parquet"
+                )
+                assert other["replicate"].unique().tolist() == [0]
+                table = pd.read_csv(
+                    root / f"results/tables/top_genes_{arch}_{explainer}_{setting}.tsv", sep="\t"
+                )
+                assert list(table.columns) == ["class", "rank", "gene", "symbol", "score"]
+                assert (table.groupby("class").size() == config["explain"]["top_k"]).all()
+                assert (table.groupby("class")["score"].diff().dropna() <= 0).all()
+    assert not (root / "results/attributions/mlp/GuidedGradCamPlusPlus").exists()

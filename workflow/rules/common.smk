@@ -69,8 +69,40 @@ def train_runtime(wildcards):
     return max(10, round(epochs * per_epoch_s / 60 * 2))
 
 
+ARCHS = ("mlp", "cnn")
+CNN_ONLY = ("GuidedGradCam", "GuidedGradCamPlusPlus")
+EXPLAINERS = {
+    arch: [e for e in config["explain"]["explainers"] if arch == "cnn" or e not in CNN_ONLY]
+    for arch in ARCHS
+}
+EXPLAIN_COMMON = {
+    **{k: v for k, v in config["explain"].items() if k not in ("explainers", "settings")},
+    "focus_tissues": config["focus_tissues"],
+}
+
+
+def explain_batches(arch):
+    """Models of an architecture in batches of explain.models_per_job (0: one batch)."""
+    ids = model_ids(config["train"][arch])
+    size = config["explain"]["models_per_job"] or len(ids)
+    return {f"b{i // size + 1:02d}": ids[i : i + size] for i in range(0, len(ids), size)}
+
+
+def reference_inputs(arch, wildcards):
+    """The reference pools a setting uses for an explainer (none for gradient-only ones)."""
+    setting = config["explain"]["settings"][wildcards.setting][arch]
+    kinds = {
+        strategy["references"]["type"]
+        for strategy in (setting, *setting.get("overrides", {}).values())
+        if "references" in strategy
+    }
+    if wildcards.explainer not in ("IntegratedGradients", "DeepLift", "DeepLiftShap"):
+        return []
+    return [f"results/references/{kind}.parquet" for kind in sorted(kinds)]
+
+
 def final_outputs():
-    archs = ("mlp", "cnn")
+    archs = ARCHS
     return [
         "results/provenance.json",
         "results/data/expression.parquet",
@@ -78,4 +110,10 @@ def final_outputs():
         *expand("results/models/{arch}/metrics.parquet", arch=archs),
         *expand("results/models/{arch}/crossval.parquet", arch=archs),
         *expand("results/figures/confusion_{arch}.{ext}", arch=archs, ext=("png", "pdf")),
+        *[
+            f"results/tables/top_genes_{arch}_{explainer}_{setting}.tsv"
+            for arch in archs
+            for explainer in EXPLAINERS[arch]
+            for setting in config["explain"]["settings"]
+        ],
     ]

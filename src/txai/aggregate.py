@@ -1,0 +1,108 @@
+"""Aggregation over models: the mean score per sample and gene, and top-gene lists.
+
+Streams the per-model attribution files one at a time, so memory does not grow with the number
+of models. Ties in a top-k list are broken by the canonical gene order.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from txai import io
+
+log = logging.getLogger(__name__)
+
+
+def model_scores(frame: pd.DataFrame, score: str = "abs_then_mean") -> pd.DataFrame:
+    """Scores per (sample, replicate) from one attribution file.
+
+    A file with an `estimate` column holds signed attributions per estimate: they are reduced
+    here by the config's score definition. A file in long form (`rank`, `gene`, `score`: the
+    per-sample top genes of a large sample set) becomes a dense table, genes outside a sample's
+    top genes scoring 0. Otherwise the file already holds scores.
+    """
+    if "rank" in frame.columns:
+        dense = frame.pivot_table(
+            index=["sample", "replicate"], columns="gene", values="score", fill_value=0.0,
+            sort=False,
+        )  # fmt: skip
+        return dense.reset_index().rename_axis(columns=None)
+    if "estimate" not in frame.columns:
+        return frame
+    genes = [c for c in frame.columns if c not in ("sample", "replicate", "estimate")]
+    values = frame[genes].abs() if score == "abs_then_mean" else frame[genes]
+    keys = frame[["sample", "replicate"]]
+    grouped = pd.concat([keys, values], axis=1).groupby(["sample", "replicate"], sort=False).mean()
+    return (grouped if score == "abs_then_mean" else grouped.abs()).reset_index()
+
+
+def mean_over_models(
+    paths: list, score: str = "abs_then_mean", genes: list[str] | None = None
+) -> pd.DataFrame:
+    """Mean over models of each model's first replicate: `sample`, then one column per gene.
+
+    `genes` (canonical order) lays out long-form files, whose genes differ between models.
+    """
+    total = None
+    for path in paths:
+        frame = io.read_table(path)
+        scores = model_scores(frame, score)
+        first = scores[scores["replicate"] == 0].drop(columns="replicate").set_index("sample")
+        if "rank" in frame.columns:
+            first = first.reindex(columns=genes, fill_value=0.0)
+        total = first if total is None else total + first.loc[total.index]
+    return (total / len(paths)).astype(np.float32).reset_index()
+
+
+def top_k(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of the k largest per row; ties keep the lower index first."""
+    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(values, order, axis=1)
+
+
+def top_table(mean: pd.DataFrame, classes: pd.Series, k: int) -> pd.DataFrame:
+    """Per-sample top-k genes in long form: sample, class, rank, gene, score."""
+    genes = np.array(mean.columns[1:])
+    index, score = top_k(mean[genes].to_numpy(), k)
+    n = len(mean)
+    return pd.DataFrame(
+        {
+            "sample": np.repeat(mean["sample"].to_numpy(), index.shape[1]),
+            "class": np.repeat(classes.loc[mean["sample"]].to_numpy(), index.shape[1]),
+            "rank": np.tile(np.arange(1, index.shape[1] + 1), n),
+            "gene": genes[index].ravel(),
+            "score": score.ravel(),
+        }
+    )
+
+
+def class_table(mean: pd.DataFrame, classes: pd.Series, genes: pd.DataFrame, k: int):
+    """Top-k genes of each class by the mean score over its explained samples."""
+    gene_ids = list(mean.columns[1:])
+    by_class = mean.set_index("sample").groupby(classes.loc[mean["sample"]].to_numpy()).mean()
+    index, score = top_k(by_class.to_numpy(), k)
+    symbols = genes.set_index("gene")["symbol"].loc[gene_ids].to_numpy()
+    rows = [
+        {"class": c, "rank": r + 1, "gene": gene_ids[i], "symbol": symbols[i], "score": s}
+        for c, idx, sc in zip(by_class.index, index, score, strict=True)
+        for r, (i, s) in enumerate(zip(idx, sc, strict=True))
+    ]
+    return pd.DataFrame(rows)
+
+
+def run(*, attributions: list, samples, genes, score: str, k: int, out_mean, out_top, out_table):
+    """Write the mean over models, per-sample top-k (Parquet) and the top-gene table (TSV)."""
+    gene_table = io.read_table(genes)
+    mean = mean_over_models(attributions, score, gene_table["gene"].tolist())
+    classes = io.read_table(samples).set_index("sample")["class"]
+    io.write_table(mean, out_mean)
+    io.write_table(top_table(mean, classes, k), out_top)
+    table = class_table(mean, classes, gene_table, k)
+    with io.atomic_path(out_table) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    log.info(
+        "%d models, %d samples, %d classes", len(attributions), len(mean), table["class"].nunique()
+    )

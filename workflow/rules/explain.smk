@@ -1,0 +1,87 @@
+# One rule per (architecture, batch of models): a job explains its models with one explainer
+# and setting, and writes one file per model. explain.models_per_job sets the batch size.
+for _arch in ARCHS:
+    for _batch, _models in explain_batches(_arch).items():
+
+        rule:
+            name:
+                f"explain_{_arch}_{_batch}"
+            input:
+                expression="results/data/expression.parquet",
+                samples="results/data/samples.parquet",
+                models=expand("results/models/{arch}/{model}/model.pt", arch=_arch, model=_models),
+                references=lambda wildcards, arch=_arch: reference_inputs(arch, wildcards),
+            output:
+                expand(
+                    "results/attributions/{arch}/{{explainer}}/{{setting}}/{model}.parquet",
+                    arch=_arch,
+                    model=_models,
+                ),
+            log:
+                f"logs/explain/{_arch}/{{explainer}}/{{setting}}/{_batch}.log",
+            benchmark:
+                f"benchmarks/explain/{_arch}/{{explainer}}/{{setting}}/{_batch}.tsv"
+            wildcard_constraints:
+                explainer="|".join(EXPLAINERS[_arch]),
+                setting="|".join(config["explain"]["settings"]),
+            params:
+                arch=_arch,
+                setting=lambda wildcards, arch=_arch: config["explain"]["settings"][
+                    wildcards.setting
+                ][arch],
+                explain_config=EXPLAIN_COMMON,
+                seed=config["seed"],
+            threads: config["train"]["threads"]
+            resources:
+                gpu=1,
+                mem_mb=lambda wildcards: train_mem_mb(wildcards),
+                runtime=60,
+            conda:
+                "../../envs/torch.yaml"
+            script:
+                "../scripts/explain.py"
+
+
+# Aggregation: one job per (architecture, setting) streams every explainer's model files.
+for _arch in ARCHS:
+
+    rule:
+        name:
+            f"aggregate_{_arch}"
+        input:
+            attributions=expand(
+                "results/attributions/{arch}/{explainer}/{{setting}}/{model}.parquet",
+                arch=_arch,
+                explainer=EXPLAINERS[_arch],
+                model=model_ids(config["train"][_arch]),
+            ),
+            samples="results/data/samples.parquet",
+            genes="results/data/genes.parquet",
+        output:
+            mean=expand(
+                "results/aggregate/{arch}/{explainer}/{{setting}}/mean.parquet",
+                arch=_arch,
+                explainer=EXPLAINERS[_arch],
+            ),
+            top=expand(
+                "results/aggregate/{arch}/{explainer}/{{setting}}/top.parquet",
+                arch=_arch,
+                explainer=EXPLAINERS[_arch],
+            ),
+            table=expand(
+                "results/tables/top_genes_{arch}_{explainer}_{{setting}}.tsv",
+                arch=_arch,
+                explainer=EXPLAINERS[_arch],
+            ),
+        log:
+            f"logs/aggregate/{_arch}/{{setting}}.log",
+        wildcard_constraints:
+            setting="|".join(config["explain"]["settings"]),
+        params:
+            explainers=EXPLAINERS[_arch],
+            score=config["explain"]["score"],
+            k=config["explain"]["top_k"],
+        conda:
+            "../../envs/data.yaml"
+        script:
+            "../scripts/aggregate.py"

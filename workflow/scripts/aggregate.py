@@ -1,0 +1,20 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # txai from this repository
+
+from txai import aggregate
+from txai.workflow import job
+
+with job(snakemake):
+    out = snakemake.output
+    for i, explainer in enumerate(snakemake.params.explainers):
+        aggregate.run(
+            attributions=[p for p in snakemake.input.attributions if f"/{explainer}/" in p],
+            samples=snakemake.input.samples,
+            genes=snakemake.input.genes,
+            score=snakemake.params.score,
+            k=snakemake.params.k,
+            out_mean=out.mean[i],
+            out_top=out.top[i],
+            out_table=out.table[i],
+        )
