@@ -51,37 +51,51 @@ class SharedDropout(nn.Module):
     """Dropout with one mask per repeat, shared by every row of the batch.
 
     Captum runs an input and its baselines as one batch; with ordinary dropout every row would
-    get its own mask and completeness would break (PITFALLS.md 1). `draw()` picks the next mask
-    (from the next forward's feature shape); until then the current one is reused.
+    get its own mask and completeness would break (PITFALLS.md 1). `draw()` picks the mask of
+    the next repeat; without one the module is the identity.
     """
 
-    def __init__(self, p: float):
+    def __init__(self, p: float, shape: tuple[int, ...]):
         super().__init__()
-        self.p = p
+        self.p, self.shape = p, shape
         self.mask: torch.Tensor | None = None
-        self.generator: torch.Generator | None = None
 
     def draw(self, generator: torch.Generator) -> None:
-        self.generator, self.mask = generator, None
+        self.mask = dropout_mask(self.shape, self.p, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mask is None and self.generator is not None:
-            keep = torch.rand(x.shape[1:], generator=self.generator) >= self.p
-            self.mask = (keep / (1 - self.p)).to(x.device, x.dtype)
-        return x if self.mask is None else x * self.mask
+        return x if self.mask is None else x * self.mask.to(x.device, x.dtype)
+
+
+def dropout_mask(shape: tuple[int, ...], p: float, generator: torch.Generator) -> torch.Tensor:
+    """Inverted dropout's mask: 0 with probability p, else 1 / (1 - p)."""
+    return (torch.rand(shape, generator=generator) >= p) / (1 - p)
+
+
+def n_genes(model: nn.Module) -> int:
+    return model.order.numel() if hasattr(model, "order") else model.hidden.in_features
 
 
 def explainable(model: nn.Module) -> nn.Module:
     """A copy of `model` in eval mode with each Dropout replaced by a `SharedDropout`."""
     model = copy.deepcopy(model).eval()
-    for name, child in list(model.named_children()):
-        if isinstance(child, nn.Dropout):
-            setattr(model, name, SharedDropout(child.p))
+    shapes = {}
+    hooks = [
+        child.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, o.shape))
+        for name, child in model.named_children()
+        if isinstance(child, nn.Dropout)
+    ]
+    with torch.no_grad():
+        model(model.prepare(torch.zeros(1, n_genes(model))))
+    for hook in hooks:
+        hook.remove()
+    for name, shape in shapes.items():
+        setattr(model, name, SharedDropout(getattr(model, name).p, tuple(shape[1:])))
     return model
 
 
 def draw_masks(model: nn.Module, generator: torch.Generator) -> None:
-    """Start a new repeat: every SharedDropout draws a new mask at its next forward."""
+    """Start a new repeat: every SharedDropout draws a new mask."""
     for module in model.modules():
         if isinstance(module, SharedDropout):
             module.draw(generator)
@@ -172,22 +186,16 @@ def estimates(
     Where every reference is the same (the zero pool), the K estimates of a repeat are equal:
     one is computed and yielded K times (DeepLiftShap over K equal baselines is DeepLift).
     """
-    repeats = setting.get("repeats", 1)
-    copies = setting.get("smoothgrad", {}).get("copies", 1)
-    noise_sd = setting.get("smoothgrad", {}).get("sd", 0.0)
-    k = setting["references"]["count"] if "references" in setting else 1
-    generator = torch.Generator().manual_seed(int(seed_stream.integers(2**63)))
     pools = as_pools(pools)
     same = pools is not None and bool((pools.values == pools.values[:, :1]).all())
+    k = setting["references"]["count"] if "references" in setting else 1
+    dropouts = [m for m in model.modules() if isinstance(m, SharedDropout)]
+    specs = [(m.shape, m.p) for m in dropouts]
     index = 0
-    for _ in range(repeats):
-        draw_masks(model, generator)
-        chosen = None
-        if "references" in setting:
-            size = pools.values.shape[1]
-            chosen = np.stack([seed_stream.choice(size, k, replace=k > size) for _ in x])
-        for _ in range(copies):
-            noisy = x + noise_sd * torch.randn(x.shape, generator=generator) if noise_sd else x
+    for masks, chosen, copies in repeat_draws(x, setting, pools, seed_stream, specs):
+        for module, mask in zip(dropouts, masks, strict=True):
+            module.mask = mask
+        for noisy in copies:
             inputs = model.prepare(noisy)
             if explainer == "DeepLiftShap" and not same:
                 rows = []
@@ -215,6 +223,29 @@ def estimates(
                     break
 
 
+def repeat_draws(x: torch.Tensor, setting: dict, pools, seed_stream, specs):
+    """The random draws of one replicate, repeat by repeat: (dropout masks, the K references
+    chosen per sample (samples x K) or None, the SmoothGrad copies of `x`).
+
+    `specs`: (shape, p) of each dropout module. The Captum path and the fast path both draw
+    through here, so they see the same masks, references and noise.
+    """
+    generator = torch.Generator().manual_seed(int(seed_stream.integers(2**63)))
+    smooth = setting.get("smoothgrad", {})
+    k = setting["references"]["count"] if "references" in setting else 0
+    for _ in range(setting.get("repeats", 1)):
+        masks = [dropout_mask(shape, p, generator) for shape, p in specs]
+        chosen = None
+        if k:
+            size = pools.values.shape[1]
+            chosen = np.stack([seed_stream.choice(size, k, replace=k > size) for _ in x])
+        copies = [
+            x + smooth["sd"] * torch.randn(x.shape, generator=generator) if smooth.get("sd") else x
+            for _ in range(smooth.get("copies", 1))
+        ]
+        yield masks, chosen, copies
+
+
 def to_genes(model: nn.Module, attributions: torch.Tensor) -> torch.Tensor:
     """Attributions on the model's inputs -> samples x genes (the CNN's grid mapped back)."""
     return model.genes(attributions) if hasattr(model, "genes") else attributions
@@ -232,20 +263,27 @@ def explain_model(
     score: str = "abs_then_mean",
     keep_estimates: bool = False,
     ig_steps: int = 50,
+    use_fast: bool = True,
 ) -> list[tuple[int, int | None, np.ndarray]]:
     """Explain samples with one model: (replicate, estimate or None, samples x genes) blocks.
 
     Without `keep_estimates` each replicate gives one block of scores; with it, one block of
-    signed attributions per estimate (the simulation curves subsample them).
+    signed attributions per estimate (the simulation curves subsample them). `use_fast` takes
+    the exact matrix-product path (`txai.fast`) where it applies, Captum's otherwise.
     """
-    net = explainable(model)
+    from txai import fast  # fast builds on this module's draws
+
+    if use_fast and fast.applies(model, explainer):
+        net, source = model, fast.estimates
+    else:
+        net, source = explainable(model), estimates
     xt = torch.as_tensor(x, dtype=torch.float32)
     tt = torch.tensor(target, dtype=torch.long)
     signed = keep_estimates or score == "mean_then_abs"
     blocks = []
     for replicate in range(replicates):
         total, count = torch.zeros_like(xt), 0
-        for index, attr in estimates(
+        for index, attr in source(
             net, explainer, xt, tt, setting, pools, seed_stream, ig_steps, signed
         ):
             attr = attr.detach()
@@ -333,6 +371,7 @@ def run(
             score=explain_config["score"],
             keep_estimates=setting.get("keep_estimates", False),
             ig_steps=explain_config["ig_steps"],
+            use_fast=explain_config.get("fast", True),
         )  # fmt: skip
         top = explain_config["top_k"] if setting.get("store") == "top" else None
         out = outputs[models.index(path)]

@@ -1,0 +1,164 @@
+"""Benchmark: the paper's MLP attribution recipe, Captum's loop against txai's fast path.
+
+Paper dimensions (19,241 genes, 82 classes, random weights), 4 samples, 60 models x 40 repeats x
+60 universal references. The naive loop is one Captum `.attribute` call per sample, repeat,
+reference and model (DeepLiftShap: one call per sample, repeat and model with its 60 baselines);
+a fixed random subset of calls is timed and scaled linearly to the whole workload. The fast path
+runs the whole workload. Both in this process; JSON to stdout and --out.
+
+    python bench/attribution.py [--models 60 --repeats 40 --references 60 --calls 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from txai import explain, fast, models  # noqa: E402
+
+GENES, CLASSES, HIDDEN, SAMPLES, POOL = 19_241, 82, 128, 4, 2000
+
+
+def matmul_peak(n: int = 2048, reps: int = 5) -> float:
+    """fp32 GFLOP/s of a large square matrix product on this machine, now."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+
+
+def random_mlp(seed: int) -> models.MLP:
+    torch.manual_seed(seed)
+    model = models.MLP(GENES, CLASSES, HIDDEN)
+    with torch.no_grad():
+        model.bn.running_mean.normal_(0, 1)
+        model.bn.running_var.uniform_(0.5, 2)
+    return model.eval()
+
+
+def naive_calls(explainer: str, models_: int, repeats: int, references: int) -> int:
+    """Captum calls of the naive loop for the whole workload."""
+    per_sample = repeats * (references if explainer in ("DeepLift", "IntegratedGradients") else 1)
+    return models_ * SAMPLES * per_sample
+
+
+def time_naive(explainer, nets, x, target, pool, references, calls, r) -> float:
+    """Seconds per naive call, from `calls` calls at random (model, sample, references)."""
+    generator = torch.Generator().manual_seed(0)
+    seconds = 0.0
+    for _ in range(calls):
+        net = nets[r.integers(len(nets))]
+        explain.draw_masks(net, generator)
+        i = int(r.integers(SAMPLES))
+        count = references if explainer == "DeepLiftShap" else 1
+        base = None
+        if explainer in explain.REFERENCE_BASED:
+            base = torch.as_tensor(pool[r.choice(POOL, count, replace=False)])
+        start = time.perf_counter()
+        explain.attribute(explainer, net, x[i : i + 1], target[i : i + 1], base)
+        seconds += time.perf_counter() - start
+    return seconds / calls
+
+
+def flops(explainer: str, models_: int, repeats: int, references: int, ig_steps: int) -> float:
+    """Multiply-adds x 2 of the fast path: hidden layers of inputs and the pool, the products
+    of the hidden-layer factors with W', and the IG path (hidden units x steps)."""
+    k = references if explainer in explain.REFERENCE_BASED else 1
+    per_model = 2 * HIDDEN * GENES * (SAMPLES * repeats * (1 + k))
+    if explainer in explain.REFERENCE_BASED:
+        per_model += 2 * HIDDEN * GENES * POOL
+    if explainer == "IntegratedGradients":
+        per_model += 2 * repeats * k * SAMPLES * HIDDEN * ig_steps
+    return models_ * per_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument("--references", type=int, default=60)
+    parser.add_argument("--calls", type=int, default=100, help="naive calls timed per explainer")
+    parser.add_argument("--ig-steps", type=int, default=50)
+    parser.add_argument("--out", default="results/bench/attribution.json")
+    args = parser.parse_args()
+
+    r = np.random.default_rng(0)
+    x = torch.as_tensor(np.abs(r.normal(3, 2, (SAMPLES, GENES))), dtype=torch.float32)
+    target = torch.as_tensor(r.integers(CLASSES, size=SAMPLES))
+    mu, sigma = r.uniform(0, 6, GENES), r.uniform(0.2, 2, GENES)
+    pool = np.clip(r.normal(mu, sigma, (POOL, GENES)), np.maximum(0, mu - sigma), mu + sigma)
+    pool = pool.astype(np.float32)
+    pools = explain.Pools(pool[None], np.zeros(SAMPLES, dtype=int))
+    mlps = [random_mlp(seed) for seed in range(args.models)]
+    nets = [explain.explainable(m) for m in mlps[:5]]
+    setting = {
+        "repeats": args.repeats,
+        "references": {"type": "universal", "count": args.references},
+    }
+    peak = matmul_peak()
+
+    results, naive_total, fast_total = {}, 0.0, 0.0
+    for explainer in fast.EXPLAINERS:
+        per_call = time_naive(explainer, nets, x, target, pool, args.references, args.calls, r)
+        calls = naive_calls(explainer, args.models, args.repeats, args.references)
+        naive_s = per_call * calls
+        strategy = explain.setting_for(setting, explainer)
+        start = time.perf_counter()
+        for seed, model in enumerate(mlps):
+            explain.explain_model(
+                model, explainer, x.numpy(), target.numpy(), strategy, pools,
+                np.random.default_rng(seed), ig_steps=args.ig_steps,
+            )  # fmt: skip
+        fast_s = time.perf_counter() - start
+        attributions = args.models * SAMPLES
+        gflop = flops(explainer, args.models, args.repeats, args.references, args.ig_steps) / 1e9
+        results[f"mlp/{explainer}"] = {
+            "naive_calls": calls,
+            "naive_calls_timed": args.calls,
+            "naive_seconds_per_call": per_call,
+            "naive_seconds": naive_s,
+            "naive_scaled_from_subset": True,
+            "fast_seconds": fast_s,
+            "naive_attributions_per_s": attributions / naive_s,
+            "fast_attributions_per_s": attributions / fast_s,
+            "ratio": naive_s / fast_s,
+            "fast_gflop": gflop,
+            "fast_gflop_per_s": gflop / fast_s,
+        }
+        naive_total += naive_s
+        fast_total += fast_s
+        print(f"mlp {explainer}: ratio {naive_s / fast_s:.1f}", file=sys.stderr)
+    report = {
+        "workload": {
+            "genes": GENES, "classes": CLASSES, "samples": SAMPLES, "models": args.models,
+            "repeats": args.repeats, "references": args.references, "ig_steps": args.ig_steps,
+            "reference_pool": POOL,
+        },
+        "machine": {
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "processor": platform.processor() or platform.machine(),
+            "fp32_matmul_peak_gflop_per_s": peak,
+        },
+        "results": results,
+        "total": naive_total / fast_total,
+        "cnn": "no fast path yet: the CNN explainers run through Captum's loop",
+    }  # fmt: skip
+    text = json.dumps(report, indent=2)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
