@@ -34,6 +34,7 @@ EXPLAINERS = (
     "DeepLiftShap",
 )
 DEEPLIFT_EPS = 1e-10  # Captum's threshold below which the Rescale rule uses the gradient
+CHUNK_ROWS = 2048  # rows (estimates x samples) per product with W'; bounds memory
 
 
 def applies(model, explainer: str) -> bool:
@@ -61,50 +62,72 @@ def estimates(
     ig_steps: int = 50,
     signed: bool = False,
 ):
-    """The same estimates as `explain.estimates` for an MLP: (index, samples x genes)."""
+    """The same estimates as `explain.estimates` for an MLP: (index, samples x genes).
+
+    Hidden-layer factors are collected over repeats until CHUNK_ROWS rows, then multiplied by
+    W' in one product; without SmoothGrad the hidden layer of the inputs is computed once.
+    """
     model = model.eval()
     weight, bias = fold(model)
     w_t = model.out.weight.detach()[target]  # samples x hidden
     pools = as_pools(pools)
-    pool_h = None
     if explainer in REFERENCE_BASED:  # the hidden layer of every reference, once
-        pool_h = torch.as_tensor(pools.values) @ weight.T + bias
-    specs = [(tuple(bias.shape), model.dropout.p)]
-    k = setting["references"]["count"] if explainer in REFERENCE_BASED else 1
+        values = torch.as_tensor(pools.values)
+        pool_h = values @ weight.T + bias
+        group = torch.as_tensor(pools.group)[None, :]
     if explainer == "IntegratedGradients":
         step_sizes, alphas = approximation_parameters("gausslegendre")
         steps = torch.tensor(step_sizes(ig_steps), dtype=x.dtype)
         path = torch.tensor(alphas(ig_steps), dtype=x.dtype)
-    index = 0
+    h_x = x @ weight.T + bias
+    specs = [(tuple(bias.shape), model.dropout.p)]
+    items, rows, index = [], 0, 0
     for masks, chosen, copies in repeat_draws(x, setting, pools, seed_stream, specs):
         upstream = w_t * masks[0]  # samples x hidden
         for noisy in copies:
-            h = noisy @ weight.T + bias
+            h = h_x if noisy is x else noisy @ weight.T + bias
             if explainer not in REFERENCE_BASED:
                 factor = upstream * (h > 0)
                 if explainer == "GuidedBackprop":
                     factor = factor.clamp(min=0)
-                grad = factor @ weight
-                out = {"Saliency": grad if signed else grad.abs(), "GuidedBackprop": grad}
-                yield index, out.get(explainer, noisy * grad)
-                index += 1
-                continue
-            group = torch.as_tensor(pools.group)
-            refs = torch.as_tensor(chosen.T)  # K x samples
-            h0 = pool_h[group[None, :], refs]  # K x samples x hidden
-            x0 = torch.as_tensor(pools.values)[group[None, :], refs]  # K x samples x genes
-            dh = h - h0
-            if explainer == "IntegratedGradients":
-                on = (h0[..., None] + path * dh[..., None]) > 0
-                factor = (on * steps).sum(-1)
+                scale = noisy[None] if explainer == "InputXGradient" else None
+                items.append((factor[None], scale, False))
             else:
-                rescale = (h.clamp(min=0) - h0.clamp(min=0)) / torch.where(dh == 0, 1, dh)
-                factor = torch.where(dh.abs() < DEEPLIFT_EPS, (h > 0).to(h.dtype), rescale)
-            attr = (noisy - x0) * ((upstream * factor) @ weight)  # K x samples x genes
-            if explainer == "DeepLiftShap":
-                yield index, attr.mean(0)
+                refs = torch.as_tensor(chosen.T)  # K x samples
+                h0, x0 = pool_h[group, refs], values[group, refs]  # K x samples x hidden/genes
+                dh = h - h0
+                if explainer == "IntegratedGradients":
+                    factor = (((h0[..., None] + path * dh[..., None]) > 0) * steps).sum(-1)
+                else:
+                    rescale = (h.clamp(min=0) - h0.clamp(min=0)) / torch.where(dh == 0, 1, dh)
+                    factor = torch.where(dh.abs() < DEEPLIFT_EPS, (h > 0).to(h.dtype), rescale)
+                diff = torch.sub(noisy, x0, out=x0)  # x - x0, in the gathered copy's memory
+                items.append((upstream * factor, diff, explainer == "DeepLiftShap"))
+            rows += items[-1][0].shape[0] * len(x)
+        if rows >= CHUNK_ROWS:
+            for out in _products(items, weight, explainer, signed):
+                yield index, out
                 index += 1
-                continue
-            for j in range(k):
-                yield index, attr[j]
-                index += 1
+            items, rows = [], 0
+    for out in _products(items, weight, explainer, signed):
+        yield index, out
+        index += 1
+
+
+def _products(items: list, weight: torch.Tensor, explainer: str, signed: bool):
+    """Estimates from collected (factor, scale, mean over references) items, in order."""
+    if not items:
+        return
+    factors = torch.cat([factor for factor, _, _ in items])  # estimates x samples x hidden
+    grads = (factors.reshape(-1, factors.shape[-1]) @ weight).reshape(*factors.shape[:2], -1)
+    start = 0
+    for factor, scale, mean in items:
+        grad = grads[start : start + len(factor)]
+        start += len(factor)
+        attr = grad if scale is None else grad.mul_(scale)  # grads is ours: scale in place
+        if mean:
+            yield attr.mean(0)
+        elif explainer == "Saliency" and not signed:
+            yield attr[0].abs()
+        else:
+            yield from attr
