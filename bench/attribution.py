@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from txai import explain, fast, models  # noqa: E402
+from txai.config import REFERENCE_BASED  # noqa: E402
 
 GENES, CLASSES, HIDDEN, SAMPLES, POOL = 19_241, 82, 128, 4, 2000
 
@@ -63,7 +64,7 @@ def time_naive(explainer, nets, x, target, pool, references, calls, r) -> float:
         i = int(r.integers(SAMPLES))
         count = references if explainer == "DeepLiftShap" else 1
         base = None
-        if explainer in explain.REFERENCE_BASED:
+        if explainer in REFERENCE_BASED:
             base = torch.as_tensor(pool[r.choice(POOL, count, replace=False)])
         start = time.perf_counter()
         explain.attribute(explainer, net, x[i : i + 1], target[i : i + 1], base)
@@ -74,9 +75,9 @@ def time_naive(explainer, nets, x, target, pool, references, calls, r) -> float:
 def flops(explainer: str, models_: int, repeats: int, references: int, ig_steps: int) -> float:
     """Multiply-adds x 2 of the fast path: hidden layers of inputs and the pool, the products
     of the hidden-layer factors with W', and the IG path (hidden units x steps)."""
-    k = references if explainer in explain.REFERENCE_BASED else 1
+    k = references if explainer in REFERENCE_BASED else 1
     per_model = 2 * HIDDEN * GENES * (SAMPLES * repeats * (1 + k))
-    if explainer in explain.REFERENCE_BASED:
+    if explainer in REFERENCE_BASED:
         per_model += 2 * HIDDEN * GENES * POOL
     if explainer == "IntegratedGradients":
         per_model += 2 * repeats * k * SAMPLES * HIDDEN * ig_steps
@@ -106,7 +107,7 @@ def cnn_section(args, r: np.random.Generator) -> dict:
             i = int(r.integers(SAMPLES))
             count = k if explainer == "DeepLiftShap" else 1
             base = None
-            if explainer in explain.REFERENCE_BASED:
+            if explainer in REFERENCE_BASED:
                 base = net.prepare(torch.zeros(count, genes))
             start = time.perf_counter()
             explain.attribute(explainer, net, net.prepare(x[i : i + 1]), target[i : i + 1], base)

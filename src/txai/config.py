@@ -9,6 +9,9 @@ import yaml
 
 from txai.io import InputError
 
+REFERENCE_BASED = ("IntegratedGradients", "DeepLift", "DeepLiftShap")  # need baselines
+CNN_ONLY = ("GuidedGradCam", "GuidedGradCamPlusPlus")  # Grad-CAM needs a convolution
+
 
 def key_path(parts) -> str:
     """['explain', 'explainers', 5] -> 'explain.explainers[5]'."""

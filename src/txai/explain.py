@@ -39,12 +39,10 @@ from torch import nn
 from tqdm import tqdm
 
 from txai import io
+from txai.config import REFERENCE_BASED
 from txai.train import load_model
 
 log = logging.getLogger(__name__)
-
-REFERENCE_BASED = ("IntegratedGradients", "DeepLift", "DeepLiftShap")
-CNN_ONLY = ("GuidedGradCam", "GuidedGradCamPlusPlus")
 
 
 class SharedDropout(nn.Module):

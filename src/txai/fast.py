@@ -23,7 +23,8 @@ import torch
 from captum.attr._utils.approximation_methods import approximation_parameters
 
 from txai import models
-from txai.explain import REFERENCE_BASED, as_pools, repeat_draws
+from txai.config import REFERENCE_BASED
+from txai.explain import as_pools, repeat_draws
 
 EXPLAINERS = (
     "Saliency",

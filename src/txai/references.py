@@ -19,8 +19,6 @@ from txai import io
 
 log = logging.getLogger(__name__)
 
-TYPES = ("zero", "normal", "universal", "specific")
-
 
 def truncated_normal(
     mean: np.ndarray, sd: np.ndarray, low: np.ndarray, high: np.ndarray, n: int, r

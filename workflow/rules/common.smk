@@ -9,7 +9,7 @@ REPO = Path(workflow.current_basedir).parents[1]
 sys.path.insert(0, str(REPO / "src"))
 SCHEMAS = Path(workflow.current_basedir).parent / "schemas"
 
-from txai.config import check, model_ids  # noqa: E402
+from txai.config import CNN_ONLY, REFERENCE_BASED, check, model_ids  # noqa: E402
 from txai.data import read_sample_sheet  # noqa: E402
 
 check(config, SCHEMAS / "config.schema.yaml")  # a short message naming the key
@@ -70,7 +70,6 @@ def train_runtime(wildcards):
 
 
 ARCHS = ("mlp", "cnn")
-CNN_ONLY = ("GuidedGradCam", "GuidedGradCamPlusPlus")
 EXPLAINERS = {
     arch: [e for e in config["explain"]["explainers"] if arch == "cnn" or e not in CNN_ONLY]
     for arch in ARCHS
@@ -96,7 +95,7 @@ def reference_inputs(arch, wildcards):
         for strategy in (setting, *setting.get("overrides", {}).values())
         if "references" in strategy
     }
-    if wildcards.explainer not in ("IntegratedGradients", "DeepLift", "DeepLiftShap"):
+    if wildcards.explainer not in REFERENCE_BASED:
         return []
     return [f"results/references/{kind}.parquet" for kind in sorted(kinds)]
 
