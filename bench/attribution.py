@@ -55,7 +55,8 @@ def naive_calls(explainer: str, models_: int, repeats: int, references: int) -> 
 
 
 def time_naive(explainer, nets, x, target, pool, references, calls, r) -> float:
-    """Seconds per naive call, from `calls` calls at random (model, sample, references)."""
+    """Seconds per naive call, from `calls` calls at random (model, sample, references);
+    `pool` holds the references as gene vectors."""
     generator = torch.Generator().manual_seed(0)
     seconds = 0.0
     for _ in range(calls):
@@ -65,11 +66,38 @@ def time_naive(explainer, nets, x, target, pool, references, calls, r) -> float:
         count = references if explainer == "DeepLiftShap" else 1
         base = None
         if explainer in REFERENCE_BASED:
-            base = torch.as_tensor(pool[r.choice(POOL, count, replace=False)])
+            base = net.prepare(torch.as_tensor(pool[r.choice(len(pool), count, replace=False)]))
         start = time.perf_counter()
-        explain.attribute(explainer, net, x[i : i + 1], target[i : i + 1], base)
+        explain.attribute(explainer, net, net.prepare(x[i : i + 1]), target[i : i + 1], base)
         seconds += time.perf_counter() - start
     return seconds / calls
+
+
+def time_fast(explainer, models_, x, target, strategy, pools, ig_steps) -> float:
+    """Seconds of txai's path for the whole workload (every model, all samples at once)."""
+    start = time.perf_counter()
+    for seed, model in enumerate(models_):
+        explain.explain_model(
+            model, explainer, x.numpy(), target.numpy(), strategy, pools,
+            np.random.default_rng(seed), ig_steps=ig_steps,
+        )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def record(calls: int, timed: int, per_call: float, fast_s: float, attributions: int) -> dict:
+    """One explainer's figures: the naive loop scaled from `timed` calls, the fast path."""
+    naive_s = per_call * calls
+    return {
+        "naive_calls": calls,
+        "naive_calls_timed": timed,
+        "naive_seconds_per_call": per_call,
+        "naive_seconds": naive_s,
+        "naive_scaled_from_subset": True,
+        "fast_seconds": fast_s,
+        "naive_attributions_per_s": attributions / naive_s,
+        "fast_attributions_per_s": attributions / fast_s,
+        "ratio": naive_s / fast_s,
+    }
 
 
 def flops(explainer: str, models_: int, repeats: int, references: int, ig_steps: int) -> float:
@@ -98,42 +126,17 @@ def cnn_section(args, r: np.random.Generator) -> dict:
     zero = np.zeros((1, k, genes), dtype=np.float32)
     pools = explain.Pools(zero, np.zeros(SAMPLES, dtype=int))
     setting = {"repeats": args.cnn_repeats, "references": {"type": "zero", "count": k}}
+    zero_vectors = np.zeros((k, genes), dtype=np.float32)
     out = {}
     for explainer in (*fast.EXPLAINERS, "GuidedGradCam", "GuidedGradCamPlusPlus"):
-        generator, seconds = torch.Generator().manual_seed(0), 0.0
-        for _ in range(args.cnn_calls):
-            net = nets[r.integers(len(nets))]
-            explain.draw_masks(net, generator)
-            i = int(r.integers(SAMPLES))
-            count = k if explainer == "DeepLiftShap" else 1
-            base = None
-            if explainer in REFERENCE_BASED:
-                base = net.prepare(torch.zeros(count, genes))
-            start = time.perf_counter()
-            explain.attribute(explainer, net, net.prepare(x[i : i + 1]), target[i : i + 1], base)
-            seconds += time.perf_counter() - start
-        calls = naive_calls(explainer, args.cnn_models, args.cnn_repeats, k)
-        naive_s = seconds / args.cnn_calls * calls
+        per_call = time_naive(explainer, nets, x, target, zero_vectors, k, args.cnn_calls, r)
         strategy = explain.setting_for(setting, explainer)
-        start = time.perf_counter()
-        for seed, model in enumerate(cnns):
-            explain.explain_model(
-                model, explainer, x.numpy(), target.numpy(), strategy, pools,
-                np.random.default_rng(seed), ig_steps=args.ig_steps,
-            )  # fmt: skip
-        fast_s = time.perf_counter() - start
-        attributions = args.cnn_models * SAMPLES
-        out[f"cnn/{explainer}"] = {
-            "naive_calls": calls,
-            "naive_calls_timed": args.cnn_calls,
-            "naive_seconds": naive_s,
-            "naive_scaled_from_subset": True,
-            "fast_seconds": fast_s,
-            "naive_attributions_per_s": attributions / naive_s,
-            "fast_attributions_per_s": attributions / fast_s,
-            "ratio": naive_s / fast_s,
-        }
-        print(f"cnn {explainer}: ratio {naive_s / fast_s:.1f}", file=sys.stderr)
+        fast_s = time_fast(explainer, cnns, x, target, strategy, pools, args.ig_steps)
+        calls = naive_calls(explainer, args.cnn_models, args.cnn_repeats, k)
+        out[f"cnn/{explainer}"] = record(
+            calls, args.cnn_calls, per_call, fast_s, args.cnn_models * SAMPLES
+        )
+        print(f"cnn {explainer}: ratio {out[f'cnn/{explainer}']['ratio']:.1f}", file=sys.stderr)
     return out
 
 
@@ -170,33 +173,15 @@ def main() -> None:
     for explainer in fast.EXPLAINERS:
         per_call = time_naive(explainer, nets, x, target, pool, args.references, args.calls, r)
         calls = naive_calls(explainer, args.models, args.repeats, args.references)
-        naive_s = per_call * calls
         strategy = explain.setting_for(setting, explainer)
-        start = time.perf_counter()
-        for seed, model in enumerate(mlps):
-            explain.explain_model(
-                model, explainer, x.numpy(), target.numpy(), strategy, pools,
-                np.random.default_rng(seed), ig_steps=args.ig_steps,
-            )  # fmt: skip
-        fast_s = time.perf_counter() - start
-        attributions = args.models * SAMPLES
+        fast_s = time_fast(explainer, mlps, x, target, strategy, pools, args.ig_steps)
+        entry = record(calls, args.calls, per_call, fast_s, args.models * SAMPLES)
         gflop = flops(explainer, args.models, args.repeats, args.references, args.ig_steps) / 1e9
-        results[f"mlp/{explainer}"] = {
-            "naive_calls": calls,
-            "naive_calls_timed": args.calls,
-            "naive_seconds_per_call": per_call,
-            "naive_seconds": naive_s,
-            "naive_scaled_from_subset": True,
-            "fast_seconds": fast_s,
-            "naive_attributions_per_s": attributions / naive_s,
-            "fast_attributions_per_s": attributions / fast_s,
-            "ratio": naive_s / fast_s,
-            "fast_gflop": gflop,
-            "fast_gflop_per_s": gflop / fast_s,
-        }
-        naive_total += naive_s
+        entry.update(fast_gflop=gflop, fast_gflop_per_s=gflop / fast_s)
+        results[f"mlp/{explainer}"] = entry
+        naive_total += entry["naive_seconds"]
         fast_total += fast_s
-        print(f"mlp {explainer}: ratio {naive_s / fast_s:.1f}", file=sys.stderr)
+        print(f"mlp {explainer}: ratio {entry['ratio']:.1f}", file=sys.stderr)
     results.update(cnn_section(args, r))
     report = {
         "workload": {
