@@ -1,10 +1,10 @@
-"""The fast path equals the Captum path on the same model, inputs, masks and references."""
+"""The fast paths equal the Captum path on the same model, inputs, masks and references."""
 
 import numpy as np
 import pytest
 import torch
 
-from txai import explain, fast, models
+from txai import explain, fast, fast_cnn, models
 
 N_GENES, N_CLASSES, N_SAMPLES = 40, 5, 6
 
@@ -37,37 +37,47 @@ SETTINGS = {
 }
 
 
-@pytest.mark.parametrize("explainer", fast.EXPLAINERS)
-@pytest.mark.parametrize("setting", SETTINGS)
-@pytest.mark.parametrize(
-    ("score", "keep"), [("abs_then_mean", False), ("mean_then_abs", False), ("abs_then_mean", True)]
-)
-def test_fast_path_equals_captum_path(mlp, inputs, explainer, setting, score, keep):
-    x, target, pools = inputs
-    strategy = explain.setting_for(SETTINGS[setting], explainer)
-    runs = [
+SCORES = [("abs_then_mean", False), ("mean_then_abs", False), ("abs_then_mean", True)]
+
+
+def both_paths(model, explainer, x, target, setting, pools, **kwargs):
+    """The Captum path's and the fast path's blocks on the same draws."""
+    strategy = explain.setting_for(setting, explainer)
+    return [
         explain.explain_model(
-            mlp,
+            model,
             explainer,
             x,
             target,
             strategy,
             pools,
             np.random.default_rng(5),
-            replicates=2,
-            score=score,
-            keep_estimates=keep,
             ig_steps=20,
             use_fast=use_fast,
+            **kwargs,
         )  # fmt: skip
         for use_fast in (False, True)
     ]
-    captum, quick = runs
+
+
+def assert_same(captum, quick):
     assert [b[:2] for b in quick] == [b[:2] for b in captum]  # same replicates and estimates
     largest = max(np.abs(b[2]).max() for b in captum)
     assert largest > 0
     for (_, _, a), (_, _, b) in zip(captum, quick, strict=True):
         assert np.abs(a - b).max() <= 1e-5 * largest
+
+
+@pytest.mark.parametrize("explainer", fast.EXPLAINERS)
+@pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize(("score", "keep"), SCORES)
+def test_fast_path_equals_captum_path(mlp, inputs, explainer, setting, score, keep):
+    x, target, pools = inputs
+    captum, quick = both_paths(
+        mlp, explainer, x, target, SETTINGS[setting], pools, replicates=2, score=score,
+        keep_estimates=keep,
+    )  # fmt: skip
+    assert_same(captum, quick)
 
 
 def test_zero_references_and_a_single_reference(mlp, inputs):
@@ -101,7 +111,98 @@ def test_fold_matches_eval_mode_batchnorm(mlp):
     torch.testing.assert_close(x @ weight.T + bias, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_applies_only_to_the_mlp():
+def test_each_fast_path_applies_to_its_architecture():
     cnn = models.CNN(N_GENES, N_CLASSES, channels=(2, 4, 4), kernels=(3, 3, 3))
-    assert fast.applies(models.MLP(N_GENES, N_CLASSES), "DeepLift")
-    assert not fast.applies(cnn, "DeepLift")
+    mlp = models.MLP(N_GENES, N_CLASSES)
+    assert fast.applies(mlp, "DeepLift") and not fast.applies(cnn, "DeepLift")
+    assert fast_cnn.applies(cnn, "GuidedGradCamPlusPlus") and not fast_cnn.applies(mlp, "DeepLift")
+    assert not fast.applies(mlp, "GuidedGradCam")
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    """A small CNN whose BatchNorm statistics and affine terms are not the identity, with genes
+    in a shuffled grid order and padding cells (50 genes on an 8 x 8 grid)."""
+    torch.manual_seed(0)
+    order = np.random.default_rng(0).permutation(50)
+    model = models.CNN(50, N_CLASSES, order=order, channels=(4, 6, 8), kernels=(3, 3, 3))
+    with torch.no_grad():
+        for bn in (model.bn1, model.bn2, model.bn3, model.bn4):
+            bn.running_mean.normal_(0, 0.3)
+            bn.running_var.uniform_(0.5, 2)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.normal_(0, 0.5)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def cnn_inputs():
+    r = np.random.default_rng(1)
+    x = np.abs(r.normal(2, 1, (4, 50))).astype(np.float32)
+    pools = np.abs(r.normal(1, 1, (4, 7, 50))).astype(np.float32)
+    return x, np.arange(4) % N_CLASSES, pools
+
+
+CNN_SETTINGS = {
+    "universal": ({"repeats": 3, "references": {"type": "universal", "count": 3}}, "pools"),
+    "zero": ({"repeats": 3, "references": {"type": "zero", "count": 3}}, "zero"),
+    "smoothgrad": (
+        {"repeats": 2, "references": {"type": "universal", "count": 2},
+         "smoothgrad": {"copies": 2, "sd": 1.0}},
+        "pools",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("explainer", fast_cnn.EXPLAINERS)
+@pytest.mark.parametrize("setting", CNN_SETTINGS)
+@pytest.mark.parametrize(("score", "keep"), SCORES)
+def test_cnn_fast_path_equals_captum_path(cnn, cnn_inputs, explainer, setting, score, keep):
+    x, target, pools = cnn_inputs
+    strategy, kind = CNN_SETTINGS[setting]
+    pools = np.zeros_like(pools) if kind == "zero" else pools
+    captum, quick = both_paths(
+        cnn, explainer, x, target, strategy, pools, replicates=2, score=score, keep_estimates=keep
+    )
+    assert_same(captum, quick)
+
+
+@pytest.mark.parametrize(
+    "explainer", ["Saliency", "IntegratedGradients", "DeepLift", "DeepLiftShap"]
+)
+@pytest.mark.parametrize("kind", ["zero", "pools"])
+def test_cnn_chunks_split_repeats_and_reuse_the_trunk(
+    cnn, cnn_inputs, explainer, kind, monkeypatch
+):
+    """With room for one estimate a batch, every repeat is its own batch: the trunk's forward
+    values are reused across batches (the same inputs: x, zero references) or computed once a
+    batch for all its estimates together (drawn references)."""
+    x, target, pools = cnn_inputs
+    pools = np.zeros_like(pools) if kind == "zero" else pools
+    setting = {"repeats": 4, "references": {"type": kind, "count": 2}}
+    monkeypatch.setattr(fast_cnn, "CHUNK_VALUES", 1)
+    forwards = []
+    monkeypatch.setattr(
+        fast_cnn, "trunk", lambda m, g, f=fast_cnn.trunk: forwards.append(1) or f(m, g)
+    )
+    captum, quick = both_paths(cnn, explainer, x, target, setting, pools, keep_estimates=True)
+    assert_same(captum, quick)
+    halves = 2 if explainer.startswith("DeepLift") else 1
+    shared = kind == "zero" or explainer == "Saliency"  # Saliency explains x alone
+    assert len(forwards) == halves * (1 if shared else 4)  # else: one forward a repeat
+
+
+def test_cnn_trunk_matches_the_model(cnn, cnn_inputs):
+    """The trunk's forward values and the head reproduce the model's logits; `route` marks one
+    argmax per 2 x 2 window."""
+    x = torch.as_tensor(cnn_inputs[0])
+    grid = cnn.prepare(x)
+    blocks = fast_cnn.trunk(cnn, grid)
+    torch.testing.assert_close(blocks[-1].y, cnn.relu3(cnn.bn3(cnn.pool3(cnn.conv3(
+        cnn.relu2(cnn.bn2(cnn.pool2(cnn.conv2(cnn.relu1(cnn.bn1(cnn.pool1(cnn.conv1(grid))))))))
+    )))))  # fmt: skip
+    for block in blocks:
+        windows = block.route.unfold(2, 2, 2).unfold(3, 2, 2).sum((-2, -1))
+        assert torch.equal(windows, torch.ones_like(windows))
+        torch.testing.assert_close((block.z * block.route).unfold(2, 2, 2).unfold(3, 2, 2)
+                                   .sum((-2, -1)), block.p)  # fmt: skip

@@ -267,12 +267,15 @@ def explain_model(
 
     Without `keep_estimates` each replicate gives one block of scores; with it, one block of
     signed attributions per estimate (the simulation curves subsample them). `use_fast` takes
-    the exact matrix-product path (`txai.fast`) where it applies, Captum's otherwise.
+    the exact rewritten paths (`txai.fast` for the MLP, `txai.fast_cnn` for the CNN), Captum's
+    otherwise.
     """
-    from txai import fast  # fast builds on this module's draws
+    from txai import fast, fast_cnn  # the fast paths build on this module's draws
 
     if use_fast and fast.applies(model, explainer):
         net, source = model, fast.estimates
+    elif use_fast and fast_cnn.applies(model, explainer):
+        net, source = model, fast_cnn.estimates
     else:
         net, source = explainable(model), estimates
     xt = torch.as_tensor(x, dtype=torch.float32)
