@@ -96,7 +96,7 @@ MEAN = {  # hand-computed means over the three models' replicate 0
 
 
 def test_mean_over_models(tmp_path):
-    got = aggregate.mean_over_models(write_models(tmp_path))
+    got = aggregate.mean_over_models(write_models(tmp_path), "abs_then_mean", GENES)
     assert list(got.columns) == ["sample", *GENES]
     assert got["sample"].tolist() == ["a", "b"]  # the first file's order
     assert all(got[g].dtype == np.float32 for g in GENES)
@@ -110,7 +110,7 @@ def test_mean_over_models_of_estimate_files(tmp_path):
     io.write_table(frame([("a", 0, 0, 0, 0, 0, 0), ("b", 0, 0, 2, 2, 2, 2)],
                          columns=("sample", "replicate", "estimate", *GENES)), other)  # fmt: skip
     for score in ("abs_then_mean", "mean_then_abs"):
-        got = aggregate.mean_over_models([str(path), str(other)], score)
+        got = aggregate.mean_over_models([str(path), str(other)], score, GENES)
         first = aggregate.model_scores(estimate_file(), score)
         first = first[first["replicate"] == 0].set_index("sample")[GENES]
         want = (first.loc[["b", "a"]].to_numpy() + [[2, 2, 2, 2], [0, 0, 0, 0]]) / 2
@@ -182,7 +182,7 @@ def test_run_writes_mean_top_and_table(tmp_path, k):
                       "class_index": [1, 2, 0]}),
         tmp_path / "samples.parquet",
     )  # fmt: skip
-    io.write_table(SYMBOLS.assign(chrom="1"), tmp_path / "genes.parquet")
+    io.write_table(SYMBOLS.iloc[::-1].assign(chrom="1"), tmp_path / "genes.parquet")  # canonical
     out = {name: tmp_path / "out" / name for name in ("mean.parquet", "top.parquet", "t.tsv")}
     aggregate.run(
         attributions=paths, samples=tmp_path / "samples.parquet",
@@ -231,7 +231,7 @@ def test_long_form_top_files_aggregate_with_absent_genes_as_zero(tmp_path):
     paths = [tmp_path / "m01.parquet", tmp_path / "m02.parquet"]
     for frame, path in zip((first, second), paths, strict=True):
         io.write_table(frame, path)
-    mean = aggregate.mean_over_models(paths, genes=genes)
+    mean = aggregate.mean_over_models(paths, "abs_then_mean", genes)
     assert list(mean.columns) == ["sample", *genes]
     np.testing.assert_allclose(
         mean[genes].to_numpy(), [[1.0, 3.0, 3.0]]

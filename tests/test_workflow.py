@@ -218,3 +218,49 @@ def test_attribution_outputs(tiny_run):
                 assert (table.groupby("class").size() == config["explain"]["top_k"]).all()
                 assert (table.groupby("class")["score"].diff().dropna() <= 0).all()
     assert not (root / "results/attributions/mlp/GuidedGradCamPlusPlus").exists()
+
+
+def test_reproducibility_outputs(tiny_run):
+    """Replicate comparisons, consistency, curves and Figures 1-3, S1, S4 (issue: Figures 1-3)."""
+    root, config = tiny_run
+    out = root / "results/reproducibility"
+    replicates = pd.read_parquet(out / "replicates.parquet")
+    assert list(replicates.columns) == [
+        "arch", "explainer", "setting", "comparison", "tissue", "class", "status", "sample",
+        "pair", "a", "b", "rho", "overlap",
+    ]  # fmt: skip
+    assert set(replicates["tissue"]) == set(config["focus_tissues"])
+    got = replicates.groupby(["arch", "setting"])["comparison"].unique().map(sorted).to_dict()
+    assert got[("mlp", "plain")] == ["inter-model", "intra-model"]
+    assert got[("cnn", "optimised")] == ["inter-model", "inter-model, other orders", "intra-model"]
+    assert got[("mlp", "aggregated")] == ["inter-model"]  # 3 models, sets of 1
+    intra = replicates[(replicates["comparison"] == "intra-model") & (replicates["arch"] == "mlp")]
+    assert intra.groupby(["explainer", "setting", "sample"]).size().eq(1).all()  # 2 replicates
+    assert replicates["rho"].between(-1, 1).all()
+    assert replicates["overlap"].between(0, config["reproducibility"]["top_k"]).all()
+    summary = pd.read_csv(out / "summary.tsv", sep="\t")
+    assert {"rho_mean", "overlap_mean", "pairs"} <= set(summary.columns)
+    clusters = pd.read_csv(out / "clusters.tsv", sep="\t", keep_default_na=False)
+    combos = {f"{a}{s} {e}" for a, es in (("MLP", ["Saliency", "DeepLiftShap"]),
+              ("CNN", ["Saliency", "DeepLiftShap", "GuidedGradCamPlusPlus"]))
+              for e in es for s in ("", "-Agg")}  # fmt: skip
+    for _, group in clusters.groupby("tissue"):
+        assert set(group["combination"]) == combos
+        assert group.loc[group["combination"] == "MLP-Agg DeepLiftShap", "group"].item() == "II"
+    consistency = pd.read_parquet(out / "consistency.parquet")
+    diagonal = consistency[consistency["a"] == consistency["b"]]
+    assert (diagonal["overlap"] == config["reproducibility"]["top_k"]).all()
+    curves = pd.read_parquet(out / "curves.parquet")
+    simulate = config["simulate"]
+    assert set(curves["curve"]) == {"pseudo-samples", "repeats", "references", "models"}
+    refs = curves[curves["curve"] == "references"].groupby("arch")["reference"].unique()
+    assert sorted(refs["mlp"]) == sorted(refs["cnn"]) == ["universal", "zero"]
+    assert sorted(curves.loc[curves["curve"] == "repeats", "n"].unique()) == list(
+        range(1, simulate["max_n"] + 1)
+    )
+    assert set(curves["sample"]) <= set(
+        pd.read_parquet(root / "results/data/samples.parquet").query("status == 'normal'")["sample"]
+    )
+    for name in ("fig1", "fig2", "fig3", "figS1", "figS4"):
+        for ext in ("png", "pdf"):
+            assert (root / f"results/figures/{name}.{ext}").stat().st_size > 1000

@@ -39,20 +39,18 @@ def model_scores(frame: pd.DataFrame, score: str = "abs_then_mean") -> pd.DataFr
     return (grouped if score == "abs_then_mean" else grouped.abs()).reset_index()
 
 
-def mean_over_models(
-    paths: list, score: str = "abs_then_mean", genes: list[str] | None = None
-) -> pd.DataFrame:
-    """Mean over models of each model's first replicate: `sample`, then one column per gene.
+def read_scores(path, score: str, genes: list[str]) -> pd.DataFrame:
+    """One model's scores indexed by (sample, replicate), one column per gene in `genes` order
+    (the canonical order; long-form files score 0 outside a sample's top genes)."""
+    scores = model_scores(io.read_table(path), score).set_index(["sample", "replicate"])
+    return scores.reindex(columns=genes, fill_value=0.0)
 
-    `genes` (canonical order) lays out long-form files, whose genes differ between models.
-    """
+
+def mean_over_models(paths: list, score: str, genes: list[str]) -> pd.DataFrame:
+    """Mean over models of each model's first replicate: `sample`, then one column per gene."""
     total = None
     for path in paths:
-        frame = io.read_table(path)
-        scores = model_scores(frame, score)
-        first = scores[scores["replicate"] == 0].drop(columns="replicate").set_index("sample")
-        if "rank" in frame.columns:
-            first = first.reindex(columns=genes, fill_value=0.0)
+        first = read_scores(path, score, genes).xs(0, level="replicate")
         total = first if total is None else total + first.loc[total.index]
     return (total / len(paths)).astype(np.float32).reset_index()
 

@@ -365,10 +365,10 @@ def run(
             with torch.no_grad():
                 target = model(model.prepare(torch.as_tensor(x))).argmax(1).numpy()
         stream = io.rng(seed, "explain", arch, explainer, setting_name, name)
-        replicated = name in explain_config["replicate_models"]
+        replicates = setting.get("replicates", explain_config["replicates"])
         blocks = explain_model(
             model, explainer, x, target, strategy, pools, stream,
-            replicates=explain_config["replicates"] if replicated else 1,
+            replicates=replicates if name in explain_config["replicate_models"] else 1,
             score=explain_config["score"],
             keep_estimates=setting.get("keep_estimates", False),
             ig_steps=explain_config["ig_steps"],

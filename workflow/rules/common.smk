@@ -9,6 +9,7 @@ REPO = Path(workflow.current_basedir).parents[1]
 sys.path.insert(0, str(REPO / "src"))
 SCHEMAS = Path(workflow.current_basedir).parent / "schemas"
 
+from txai import simulate  # noqa: E402
 from txai.config import CNN_ONLY, REFERENCE_BASED, check, model_ids  # noqa: E402
 from txai.data import read_sample_sheet  # noqa: E402
 
@@ -80,6 +81,38 @@ EXPLAIN_COMMON = {
 }
 
 
+SIMULATE = config["simulate"]
+CURVE_SETTINGS = simulate.settings(SIMULATE)  # the estimate curves' own explain settings
+SETTINGS = {**config["explain"]["settings"], **CURVE_SETTINGS}
+
+
+def curve_models(arch):
+    """The models the estimate curves explain: the first simulate.models of an architecture."""
+    return model_ids(config["train"][arch])[: SIMULATE["models"]]
+
+
+def curve_inputs(arch):
+    """The curve settings' attribution files an architecture needs (each once)."""
+    sources = simulate.sources(SIMULATE, arch, EXPLAINERS[arch], REFERENCE_BASED)
+    pairs = dict.fromkeys((setting, explainer) for _, _, setting, explainer in sources)
+    return [
+        f"results/attributions/{arch}/{explainer}/{setting}/{model}.parquet"
+        for setting, explainer in pairs
+        for model in curve_models(arch)
+    ]
+
+
+def attribution_files(arch, settings):
+    """Every model's attribution files of an architecture for the given settings."""
+    return expand(
+        "results/attributions/{arch}/{explainer}/{setting}/{model}.parquet",
+        arch=arch,
+        explainer=EXPLAINERS[arch],
+        setting=settings,
+        model=model_ids(config["train"][arch]),
+    )
+
+
 def explain_batches(arch):
     """Models of an architecture in batches of explain.models_per_job (0: one batch)."""
     ids = model_ids(config["train"][arch])
@@ -89,7 +122,7 @@ def explain_batches(arch):
 
 def reference_inputs(arch, wildcards):
     """The reference pools a setting uses for an explainer (none for gradient-only ones)."""
-    setting = config["explain"]["settings"][wildcards.setting][arch]
+    setting = SETTINGS[wildcards.setting][arch]
     kinds = {
         strategy["references"]["type"]
         for strategy in (setting, *setting.get("overrides", {}).values())
@@ -115,4 +148,27 @@ def final_outputs():
             for explainer in EXPLAINERS[arch]
             for setting in config["explain"]["settings"]
         ],
+        *expand("results/reproducibility/{name}", name=REPRODUCIBILITY_TABLES.values()),
+        "results/reproducibility/curves.parquet",
+        *expand("results/figures/{fig}.{ext}", fig=REPRO_FIGURES, ext=("png", "pdf")),
     ]
+
+
+REPRODUCIBILITY_TABLES = {
+    "replicates": "replicates.parquet",
+    "summary": "summary.tsv",
+    "consistency": "consistency.parquet",
+    "clusters": "clusters.tsv",
+}
+_REPLICATES = {"replicates": "results/reproducibility/replicates.parquet"}
+_CURVES = {"curves": "results/reproducibility/curves.parquet"}
+REPRO_FIGURES = {  # figure: the tables it is drawn from
+    "fig1": _REPLICATES,
+    "figS1": _REPLICATES,
+    "fig2": {**_REPLICATES, **_CURVES},
+    "figS4": _CURVES,
+    "fig3": {
+        "consistency": "results/reproducibility/consistency.parquet",
+        "clusters": "results/reproducibility/clusters.tsv",
+    },
+}

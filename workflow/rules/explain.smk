@@ -1,7 +1,10 @@
 # One rule per (architecture, batch of models): a job explains its models with one explainer
-# and setting, and writes one file per model. explain.models_per_job sets the batch size.
+# and setting, and writes one file per model. explain.models_per_job sets the batch size. The
+# estimate curves' settings explain only the curve models, in one more rule per architecture.
 for _arch in ARCHS:
-    for _batch, _models in explain_batches(_arch).items():
+    _groups = [(b, m, config["explain"]["settings"]) for b, m in explain_batches(_arch).items()]
+    _groups.append(("curves", curve_models(_arch), CURVE_SETTINGS))
+    for _batch, _models, _settings in _groups:
 
         rule:
             name:
@@ -23,12 +26,10 @@ for _arch in ARCHS:
                 f"benchmarks/explain/{_arch}/{{explainer}}/{{setting}}/{_batch}.tsv"
             wildcard_constraints:
                 explainer="|".join(EXPLAINERS[_arch]),
-                setting="|".join(config["explain"]["settings"]),
+                setting="|".join(_settings),
             params:
                 arch=_arch,
-                setting=lambda wildcards, arch=_arch: config["explain"]["settings"][
-                    wildcards.setting
-                ][arch],
+                setting=lambda wildcards, arch=_arch: SETTINGS[wildcards.setting][arch],
                 explain_config=EXPLAIN_COMMON,
                 seed=config["seed"],
             threads: config["train"]["threads"]

@@ -1,0 +1,21 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # txai from this repository
+
+from txai import simulate
+from txai.config import REFERENCE_BASED
+from txai.workflow import job
+
+with job(snakemake):
+    simulate.run(
+        estimates=list(snakemake.input.estimates),
+        scores=list(snakemake.input.scores),
+        samples=snakemake.input.samples,
+        genes=snakemake.input.genes,
+        config=snakemake.params.config,
+        score=snakemake.params.score,
+        k=snakemake.params.k,
+        seed=snakemake.params.seed,
+        reference_based=REFERENCE_BASED,
+        out=snakemake.output[0],
+    )
