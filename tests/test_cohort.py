@@ -382,6 +382,7 @@ def write_cohort(spec: dict, seed: int, folder: Path) -> dict[str, Path]:
         "samples": folder / "samples.tsv",
         "genes": folder / "genes.parquet",
         "genesets": folder / "genesets.gmt",
+        "tfs": folder / "tfs.tsv",
     }
     cohort.run(spec, seed, **paths)
     return paths
@@ -398,6 +399,9 @@ def test_run_same_seed_gives_byte_identical_files(tiny_spec, tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(first["samples"], sep="\t"), expected.samples)
     genes = io.read_table(first["genes"])
     assert genes["gene"].tolist() == expected.genes["gene"].tolist()
+    tfs = pd.read_csv(first["tfs"], sep="\t")  # AnimalTFDB's columns, the planted TFs
+    assert list(tfs.columns) == ["Species", "Symbol", "Ensembl", "Family", "Protein", "Entrez_ID"]
+    assert tfs["Ensembl"].tolist() == genes.loc[genes["truth_role"] == "tf", "gene"].tolist()
     assert genes["truth_role"].tolist() == expected.genes["truth_role"].tolist()
     sets = {name: (desc, list(members)) for name, (desc, members) in expected.gene_sets.items()}
     assert io.read_gmt(first["genesets"]) == sets

@@ -214,7 +214,10 @@ def test_attribution_outputs(tiny_run):
                 table = pd.read_csv(
                     root / f"results/tables/top_genes_{arch}_{explainer}_{setting}.tsv", sep="\t"
                 )
-                assert list(table.columns) == ["class", "rank", "gene", "symbol", "score"]
+                assert list(table.columns) == [
+                    "class", "rank", "gene", "symbol", "score", "TS", "HK", "TF", "TF_cofactor",
+                    "DE",
+                ]  # fmt: skip
                 assert (table.groupby("class").size() == config["explain"]["top_k"]).all()
                 assert (table.groupby("class")["score"].diff().dropna() <= 0).all()
     assert not (root / "results/attributions/mlp/GuidedGradCamPlusPlus").exists()
@@ -262,5 +265,37 @@ def test_reproducibility_outputs(tiny_run):
         pd.read_parquet(root / "results/data/samples.parquet").query("status == 'normal'")["sample"]
     )
     for name in ("fig1", "fig2", "fig3", "figS1", "figS4"):
+        for ext in ("png", "pdf"):
+            assert (root / f"results/figures/{name}.{ext}").stat().st_size > 1000
+
+
+def test_annotation_and_differential_outputs(tiny_run):
+    """Gene annotation, top-gene overlaps, normal-vs-cancer tests, flags and Figures 4-5."""
+    root, config = tiny_run
+    genes = pd.read_parquet(root / "results/annotation/genes.parquet")
+    truth = pd.read_parquet(root / "results/data/genes.parquet").set_index("gene")
+    assert list(genes.columns) == [
+        "gene", "symbol", "ts_category", "ts_classes", "ts", "housekeeping", "tf", "tf_cofactor",
+    ]  # fmt: skip
+    assert genes["tf"].sum() == (truth["truth_role"] == "tf").sum()  # the demo's planted list
+    assert not genes["tf_cofactor"].any()  # none configured
+    planted = truth.index[truth["truth_role"].isin(["tissue_enriched", "group_enriched"])]
+    assert genes.set_index("gene").loc[planted, "ts"].mean() >= 0.9
+    overlaps = pd.read_parquet(root / "results/annotation/overlaps.parquet")
+    assert set(overlaps["set"]) == {"top expressed", "TS", "HK", "TF", "TF cofactor"}
+    k = config["annotate"]["top_k"]
+    assert overlaps["overlap"].between(0, k).all() and (overlaps["top_k"] == k).all()
+    tests = pd.read_parquet(root / "results/differential/tests.parquet")
+    assert set(tests["tissue"]) == set(config["focus_tissues"])
+    assert tests.groupby("tissue").size().eq(len(genes)).all()
+    top_de = pd.read_parquet(root / "results/differential/top_de.parquet")
+    assert top_de["de_share"].between(0, 1).all()
+    table = pd.read_csv(root / "results/tables/top_genes_mlp_DeepLiftShap_optimised.tsv", sep="\t")
+    assert {"TS", "HK", "TF", "TF_cofactor", "DE"} <= set(table.columns)
+    ts = genes.set_index("gene")["ts"]
+    assert table["TS"].tolist() == ts.loc[table["gene"]].tolist()
+    shared = pd.read_parquet(root / "results/differential/shared.parquet")
+    assert (shared["samples"] >= 2).all()  # shared_min_samples, default 2
+    for name in ("fig4", "fig5", "figS9", "figS11"):
         for ext in ("png", "pdf"):
             assert (root / f"results/figures/{name}.{ext}").stat().st_size > 1000

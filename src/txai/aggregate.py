@@ -91,14 +91,38 @@ def class_table(mean: pd.DataFrame, classes: pd.Series, genes: pd.DataFrame, k: 
     return pd.DataFrame(rows)
 
 
-def run(*, attributions: list, samples, genes, score: str, k: int, out_mean, out_top, out_table):
-    """Write the mean over models, per-sample top-k (Parquet) and the top-gene table (TSV)."""
+FLAGS = {"ts": "TS", "housekeeping": "HK", "tf": "TF", "tf_cofactor": "TF_cofactor"}
+
+
+def flag(table: pd.DataFrame, annotation, tests, sheet: pd.DataFrame) -> pd.DataFrame:
+    """The top-gene table with TS / HK / TF / TF_cofactor flags (`annotation/genes.parquet`)
+    and DE (normal vs cancer in the class's tissue, `differential/tests.parquet`; empty where
+    the tissue was not tested)."""
+    genes = io.read_table(annotation).set_index("gene")
+    for column, name in FLAGS.items():
+        table[name] = genes.loc[table["gene"], column].to_numpy()
+    tissue = sheet.drop_duplicates("class").set_index("class")["tissue"]
+    de = io.read_table(tests).set_index(["tissue", "gene"])["de"]
+    keys = list(zip(tissue.loc[table["class"]], table["gene"], strict=True))
+    table["DE"] = [de.get(key, pd.NA) for key in keys]
+    return table
+
+
+def run(
+    *, attributions: list, samples, genes, score: str, k: int, out_mean, out_top, out_table,
+    annotation=None, tests=None,
+) -> None:  # fmt: skip
+    """Write the mean over models, per-sample top-k (Parquet) and the top-gene table (TSV),
+    flagged when the annotation and the normal-vs-cancer tests are given."""
     gene_table = io.read_table(genes)
     mean = mean_over_models(attributions, score, gene_table["gene"].tolist())
-    classes = io.read_table(samples).set_index("sample")["class"]
+    sheet = io.read_table(samples)
+    classes = sheet.set_index("sample")["class"]
     io.write_table(mean, out_mean)
     io.write_table(top_table(mean, classes, k), out_top)
     table = class_table(mean, classes, gene_table, k)
+    if annotation is not None:
+        table = flag(table, annotation, tests, sheet)
     with io.atomic_path(out_table) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     log.info(

@@ -226,8 +226,9 @@ def _gene_sets(genes: pd.DataFrame, classes: pd.DataFrame, r: np.random.Generato
     return sets
 
 
-def run(spec: dict, seed: int, *, counts, samples, genes, genesets) -> None:
-    """Write the demo cohort as a user would supply it: counts, sample sheet, annotation, sets."""
+def run(spec: dict, seed: int, *, counts, samples, genes, genesets, tfs) -> None:
+    """Write the demo cohort as a user would supply it: counts, sample sheet, annotation, sets,
+    and its planted TFs as an AnimalTFDB-format list."""
     cohort = simulate(spec, seed)
     log.info(
         "demo cohort: %d genes, %d samples in %d classes",
@@ -240,3 +241,10 @@ def run(spec: dict, seed: int, *, counts, samples, genes, genesets) -> None:
         cohort.samples.to_csv(tmp, sep="\t", index=False)
     io.write_table(cohort.genes, genes)
     io.write_gmt(cohort.gene_sets, genesets)
+    planted = cohort.genes[cohort.genes["truth_role"] == "tf"]
+    listed = pd.DataFrame(
+        {"Species": "Homo_sapiens", "Symbol": planted["symbol"], "Ensembl": planted["gene"],
+         "Family": "planted", "Protein": "", "Entrez_ID": ""}
+    )  # fmt: skip
+    with io.atomic_path(tfs) as tmp:
+        listed.to_csv(tmp, sep="\t", index=False)

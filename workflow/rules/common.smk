@@ -12,6 +12,7 @@ SCHEMAS = Path(workflow.current_basedir).parent / "schemas"
 from txai import simulate  # noqa: E402
 from txai.config import CNN_ONLY, REFERENCE_BASED, check, model_ids  # noqa: E402
 from txai.data import read_sample_sheet  # noqa: E402
+from txai.io import InputError  # noqa: E402
 
 check(config, SCHEMAS / "config.schema.yaml")  # a short message naming the key
 validate(config, SCHEMAS / "config.schema.yaml")  # fills in the defaults
@@ -81,6 +82,24 @@ EXPLAIN_COMMON = {
 }
 
 
+def check_combinations():
+    """Every combination a figure names must be an explainer the config runs on that
+    architecture, or the run would end with an empty panel."""
+    keys = [("annotate", "representatives"), ("differential", "split_combinations"),
+            ("differential", "shared_combination")]  # fmt: skip
+    for section, key in keys:
+        named = config[section][key]
+        for combination in [named] if isinstance(named, str) else named:
+            arch, explainer = combination.split(" ")
+            if explainer not in EXPLAINERS[arch.split("-")[0].lower()]:
+                raise InputError(
+                    f"config key '{section}.{key}': {combination!r} names {explainer}, which "
+                    f"explain.explainers does not run on the {arch.split('-')[0]}; name one of "
+                    f"{EXPLAINERS[arch.split('-')[0].lower()]}."
+                )
+
+
+check_combinations()
 SIMULATE = config["simulate"]
 CURVE_SETTINGS = simulate.settings(SIMULATE)  # the estimate curves' own explain settings
 SETTINGS = {**config["explain"]["settings"], **CURVE_SETTINGS}
@@ -151,7 +170,23 @@ def final_outputs():
         *expand("results/reproducibility/{name}", name=REPRODUCIBILITY_TABLES.values()),
         "results/reproducibility/curves.parquet",
         *expand("results/figures/{fig}.{ext}", fig=REPRO_FIGURES, ext=("png", "pdf")),
+        *ANNOTATION_TABLES.values(),
+        *DIFFERENTIAL_TABLES.values(),
+        *expand("results/figures/{fig}.{ext}", fig=BIO_FIGURES, ext=("png", "pdf")),
     ]
+
+
+ANNOTATION_TABLES = {
+    "overlaps": "results/annotation/overlaps.parquet",
+    "status": "results/annotation/expression_status.parquet",
+    "representatives": "results/annotation/representatives.parquet",
+    "enrichment": "results/annotation/enrichment.tsv",
+}
+DIFFERENTIAL_TABLES = {
+    "top_de": "results/differential/top_de.parquet",
+    "split": "results/differential/split.parquet",
+    "shared": "results/differential/shared.parquet",
+}
 
 
 REPRODUCIBILITY_TABLES = {
@@ -160,8 +195,65 @@ REPRODUCIBILITY_TABLES = {
     "consistency": "consistency.parquet",
     "clusters": "clusters.tsv",
 }
+def resource(section, key):
+    """An annotation file: its configured path, or where the download rule puts its URL."""
+    spec = config[section].get(key)
+    if spec is None:
+        return None
+    return spec["path"] if "path" in spec else f"results/downloads/{key}"
+
+
+DOWNLOADS = {
+    key: spec
+    for section in ("annotate", "differential")
+    for key, spec in config[section].items()
+    if isinstance(spec, dict) and "url" in spec
+}
+
+
+def annotation_files(wildcards=None):
+    """The TF, TF cofactor and GO files in use (the demo: its planted TF list)."""
+    files = {key: resource("annotate", key) for key in ("tf", "tf_cofactor", "go_obo", "go_gaf")}
+    if files["tf"] is None and COHORT["source"] == "demo":
+        files["tf"] = "results/cohort/tfs.tsv"
+    return {key: path for key, path in files.items() if path}
+
+
+def optimised_scores():
+    """Every explainer's aggregated (mean over models) and single-model (m01) optimised scores."""
+    return {
+        "means": [
+            f"results/aggregate/{arch}/{explainer}/optimised/mean.parquet"
+            for arch in ARCHS
+            for explainer in EXPLAINERS[arch]
+        ],
+        "singles": [
+            f"results/attributions/{arch}/{explainer}/optimised/m01.parquet"
+            for arch in ARCHS
+            for explainer in EXPLAINERS[arch]
+        ],
+    }
+
+
 _REPLICATES = {"replicates": "results/reproducibility/replicates.parquet"}
 _CURVES = {"curves": "results/reproducibility/curves.parquet"}
+_MEDIANS = {"medians": "results/annotation/class_medians.parquet"}
+_OVERLAPS = {"overlaps": "results/annotation/overlaps.parquet"}
+BIO_FIGURES = {  # figure: the tables it is drawn from
+    "fig4": {
+        **_OVERLAPS,
+        **_MEDIANS,
+        "representatives": "results/annotation/representatives.parquet",
+    },
+    "fig5": {
+        **_MEDIANS,
+        "top_de": "results/differential/top_de.parquet",
+        "split": "results/differential/split.parquet",
+        "shared": "results/differential/shared.parquet",
+    },
+    "figS9": {"status": "results/annotation/expression_status.parquet"},
+    "figS11": {**_OVERLAPS, **_MEDIANS, "genes": "results/annotation/genes.parquet"},
+}
 REPRO_FIGURES = {  # figure: the tables it is drawn from
     "fig1": _REPLICATES,
     "figS1": _REPLICATES,

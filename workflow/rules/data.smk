@@ -4,6 +4,7 @@ rule simulate_cohort:
         samples="results/cohort/samples.tsv",
         genes="results/cohort/genes.parquet",
         genesets="results/cohort/genesets.gmt",
+        tfs="results/cohort/tfs.tsv",
     log:
         "logs/data/simulate_cohort.log",
     params:

@@ -58,6 +58,8 @@ for _arch in ARCHS:
             ),
             samples="results/data/samples.parquet",
             genes="results/data/genes.parquet",
+            annotation="results/annotation/genes.parquet",
+            tests="results/differential/tests.parquet",
         output:
             mean=expand(
                 "results/aggregate/{arch}/{explainer}/{{setting}}/mean.parquet",

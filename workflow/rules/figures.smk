@@ -16,9 +16,13 @@ rule confusion_figure:
         "../scripts/confusion_figure.py"
 
 
-# The reproducibility figures, one rule each (the paper's Figures 1-3, S1 and S4); captions in
-# workflow/report/ for the report.
-for _name, _tables in REPRO_FIGURES.items():
+# The paper's figures, one rule each: reproducibility (Figures 1-3, S1, S4, txai.repro_figures)
+# and biology (Figures 4, 5, S9, S11, txai.bio_figures); captions in workflow/report/.
+_FIGURES = {
+    **{name: ("repro_figures", tables) for name, tables in REPRO_FIGURES.items()},
+    **{name: ("bio_figures", tables) for name, tables in BIO_FIGURES.items()},
+}
+for _name, (_module, _tables) in _FIGURES.items():
 
     rule:
         name:
@@ -29,17 +33,19 @@ for _name, _tables in REPRO_FIGURES.items():
             png=report(
                 f"results/figures/{_name}.png",
                 caption=f"../report/{_name}.rst",
-                category="Reproducibility",
+                category="Reproducibility" if _module == "repro_figures" else "Biology",
             ),
             pdf=f"results/figures/{_name}.pdf",
         log:
             f"logs/figures/{_name}.log",
         params:
+            module=_module,
             figure=_name,
             tissues=config["focus_tissues"],
             k=config["reproducibility"]["top_k"],
             title=f"{COHORT['name']}; config seed {config['seed']}",
+            groups=config["reproducibility"]["groups"],
         conda:
             "../../envs/figures.yaml"
         script:
-            "../scripts/repro_figure.py"
+            "../scripts/figure.py"

@@ -17,4 +17,6 @@ with job(snakemake):
             out_mean=out.mean[i],
             out_top=out.top[i],
             out_table=out.table[i],
+            annotation=snakemake.input.annotation,
+            tests=snakemake.input.tests,
         )

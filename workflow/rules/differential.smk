@@ -1,0 +1,47 @@
+# Normal vs cancer per focus tissue: Mann-Whitney U per gene, BH FDR, fold change of mean TPM.
+rule differential:
+    input:
+        expression="results/data/expression.parquet",
+        samples="results/data/samples.parquet",
+        genes="results/data/genes.parquet",
+    output:
+        tests="results/differential/tests.parquet",
+        truth="results/differential/truth.tsv",
+    log:
+        "logs/differential/tests.log",
+    params:
+        config=config["differential"],
+        focus_tissues=config["focus_tissues"],
+    resources:
+        mem_mb=lambda wildcards, input: max(2000, 12 * input.size_mb),
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/differential.py"
+
+
+# Top genes against the tests: DE shares (Figure 5A), normal / cancer split (5B), shared top
+# genes of each cancer class (5C).
+rule differential_top_genes:
+    input:
+        means=optimised_scores()["means"],
+        expression="results/data/expression.parquet",
+        samples="results/data/samples.parquet",
+        tests="results/differential/tests.parquet",
+        **(
+            {"cancer_genes": resource("differential", "cancer_genes")}
+            if config["differential"].get("cancer_genes")
+            else {}
+        ),
+    output:
+        **DIFFERENTIAL_TABLES,
+    log:
+        "logs/differential/top_genes.log",
+    params:
+        config=config["differential"],
+        k=config["annotate"]["top_k"],
+        focus_tissues=config["focus_tissues"],
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/differential_top_genes.py"
