@@ -299,3 +299,23 @@ def test_annotation_and_differential_outputs(tiny_run):
     for name in ("fig4", "fig5", "figS9", "figS11"):
         for ext in ("png", "pdf"):
             assert (root / f"results/figures/{name}.{ext}").stat().st_size > 1000
+
+
+def test_sanity_outputs(tiny_run):
+    """Model-parameter and label randomisation for every explainer, and their figure."""
+    root, config = tiny_run
+    table = pd.read_parquet(root / "results/sanity/sanity.parquet")
+    explainers = {"mlp": {"Saliency", "DeepLiftShap"},
+                  "cnn": {"Saliency", "DeepLiftShap", "GuidedGradCamPlusPlus"}}  # fmt: skip
+    for arch, names in explainers.items():
+        rows = table[table["arch"] == arch]
+        assert set(rows["explainer"]) == names
+        layers = 2 if arch == "mlp" else 4
+        for _, group in rows.groupby("explainer"):
+            counts = group["randomisation"].value_counts().to_dict()
+            assert counts == {"cascading": layers, "independent": layers, "labels": 1}
+    assert table["rho"].dropna().between(-1, 1).all()  # NaN: constant randomised scores
+    assert table.loc[table["randomisation"] == "labels", "train_accuracy"].between(0, 1).all()
+    assert table["passes"].dtype == bool
+    for ext in ("png", "pdf"):
+        assert (root / f"results/figures/sanity.{ext}").stat().st_size > 1000

@@ -173,6 +173,8 @@ def final_outputs():
         *ANNOTATION_TABLES.values(),
         *DIFFERENTIAL_TABLES.values(),
         *expand("results/figures/{fig}.{ext}", fig=BIO_FIGURES, ext=("png", "pdf")),
+        "results/sanity/sanity.parquet",
+        *expand("results/figures/sanity.{ext}", ext=("png", "pdf")),
     ]
 
 

@@ -1,0 +1,70 @@
+# Sanity checks (Adebayo et al. 2018): the first model of each architecture with its layers
+# re-initialised, and a model trained on permuted labels, explained like the trained model.
+rule sanity_arch:
+    input:
+        expression="results/data/expression.parquet",
+        samples="results/data/samples.parquet",
+        genes="results/data/genes.parquet",
+        model="results/models/{arch}/m01/model.pt",
+        references=lambda wildcards: [
+            f"results/references/{kind}.parquet"
+            for kind in config["references"]["types"]
+            if kind in str(config["explain"]["settings"]["plain"][wildcards.arch])
+        ],
+    output:
+        "results/sanity/{arch}.parquet",
+    log:
+        "logs/sanity/{arch}.log",
+    wildcard_constraints:
+        arch="mlp|cnn",
+    params:
+        arch_config=lambda wildcards: config["train"][wildcards.arch],
+        common=TRAIN_COMMON,
+        explainers=lambda wildcards: EXPLAINERS[wildcards.arch],
+        setting=lambda wildcards: config["explain"]["settings"]["plain"][wildcards.arch],
+        explain_config=EXPLAIN_COMMON,
+        config=config["sanity"],
+        seed=config["seed"],
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=lambda wildcards: train_mem_mb(wildcards),
+        runtime=lambda wildcards: train_runtime(wildcards),
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/sanity.py"
+
+
+rule sanity:
+    input:
+        expand("results/sanity/{arch}.parquet", arch=ARCHS),
+    output:
+        "results/sanity/sanity.parquet",
+    log:
+        "logs/sanity/sanity.log",
+    params:
+        threshold=config["sanity"]["threshold"],
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/sanity_summary.py"
+
+
+rule sanity_figure:
+    input:
+        sanity="results/sanity/sanity.parquet",
+    output:
+        png=report(
+            "results/figures/sanity.png", caption="../report/sanity.rst", category="Sanity checks"
+        ),
+        pdf="results/figures/sanity.pdf",
+    log:
+        "logs/figures/sanity.log",
+    params:
+        threshold=config["sanity"]["threshold"],
+        title=f"{COHORT['name']}; config seed {config['seed']}",
+    conda:
+        "../../envs/figures.yaml"
+    script:
+        "../scripts/sanity_figure.py"
