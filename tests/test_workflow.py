@@ -319,3 +319,53 @@ def test_sanity_outputs(tiny_run):
     assert table["passes"].dtype == bool
     for ext in ("png", "pdf"):
         assert (root / f"results/figures/sanity.{ext}").stat().st_size > 1000
+
+
+@pytest.fixture
+def tf_server(monkeypatch):
+    """An AnimalTFDB-format TF list served on 127.0.0.1 (the download rule's real path)."""
+    import http.server
+    import threading
+
+    monkeypatch.setenv("no_proxy", "*")
+    body = b"Species\tSymbol\tEnsembl\tFamily\tProtein\tEntrez_ID\n" + b"".join(
+        f"Homo_sapiens\tTF{i}\tDG0000{i}\tzf-C2H2\t\t\n".encode() for i in (1, 2, 3)
+    )
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/tf.txt", body
+    httpd.shutdown()
+
+
+@pytest.mark.parametrize("good_checksum", [True, False])
+def test_tf_list_comes_through_the_download_rule(workdir, tf_server, good_checksum):
+    import hashlib
+
+    url, body = tf_server
+    sha = hashlib.sha256(body if good_checksum else body + b"x").hexdigest()
+    config = yaml.safe_load(TINY.read_text())
+    config["annotate"]["tf"] = {"url": url, "sha256": sha}
+    (workdir / "tf.yaml").write_text(yaml.safe_dump(config))
+    target = "results/annotation/genes.parquet"
+    done = snakemake(target, "--cores", "2", "--configfile", "tf.yaml", cwd=workdir)
+    if not good_checksum:
+        assert done.returncode != 0
+        assert "SHA-256" in done.stderr or "sha256" in done.stderr.lower()
+        assert not (workdir / "results/downloads/tf").exists()
+        assert not (workdir / target).exists()
+        return
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (workdir / "results/downloads/tf").read_bytes() == body
+    genes = pd.read_parquet(workdir / target)
+    assert sorted(genes.loc[genes["tf"], "gene"]) == ["DG00001", "DG00002", "DG00003"]
