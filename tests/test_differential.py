@@ -210,3 +210,13 @@ def test_read_cancer_genes_bad_role(tmp_path):
     path.write_text("gene\trole\nTP53\ttumour suppressor\nMYC\tdriver\n")
     with pytest.raises(io.InputError, match=r"row 3: gene 'MYC' has role 'driver'"):
         differential.read_cancer_genes(path)
+
+
+def test_roles_are_looked_up_by_symbol_or_gene_id(tmp_path):
+    path = tmp_path / "cancer_genes.tsv"
+    path.write_text("gene\trole\nGPC3\toncogene\nENSG5\ttumour suppressor\n")
+    listed = differential.read_cancer_genes(path)
+    symbols = pd.Series({"ENSG1": "GPC3", "ENSG2": "ALB", "ENSG5": "TP53X"})
+    got = differential.roles_of(["ENSG1", "ENSG2", "ENSG5", "ENSG9"], symbols, listed)
+    assert got == ["oncogene", "", "tumour suppressor", ""]
+    assert differential.roles_of(["ENSG1"], symbols, None) == [""]

@@ -285,14 +285,24 @@ def class_tops(means: list, sheet: pd.DataFrame, k: int):
             yield arch, explainer, c, [by_class.columns[i] for i in idx]
 
 
+def roles_of(genes, symbols: pd.Series, listed: pd.DataFrame | None) -> list[str]:
+    """The cancer-gene role of each gene id, looked up by its symbol (as OncoKB lists them) or
+    by the id itself; "" for genes not listed."""
+    if listed is None:
+        return [""] * len(genes)
+    role = listed.set_index("gene")["role"]
+    return [role.get(symbols.get(g, g), role.get(g, "")) for g in genes]
+
+
 def run_top_genes(
-    *, means: list, expression, samples, tests, cancer_genes, config: dict, k: int,
+    *, means: list, expression, samples, genes, tests, cancer_genes, config: dict, k: int,
     focus_tissues: list, out: dict,
 ) -> None:  # fmt: skip
     """DE shares of the class top genes (Figure 5A), their normal / cancer split (5B) and the
     shared top genes of each cancer class (5C)."""
     sample_ids, gene_ids, x = io.read_expression(expression)
     sheet = io.read_table(samples).set_index("sample")
+    symbols = io.read_table(genes).set_index("gene")["symbol"]
     table = io.read_table(tests)
     de = {t: set(g["gene"][g["de"]]) for t, g in table.groupby("tissue")}
     log2 = pd.DataFrame(x, index=sample_ids, columns=gene_ids)
@@ -337,8 +347,8 @@ def run_top_genes(
              "gene": np.asarray(scores.columns)[index].ravel(), "score": values.ravel()}
         )  # fmt: skip
         shared = shared_top(long, k, config["shared_min_samples"])
-        roles = read_cancer_genes(cancer_genes).set_index("gene")["role"] if cancer_genes else {}
-        shared["role"] = [roles.get(g, "") for g in shared["gene"]]
+        listed = read_cancer_genes(cancer_genes) if cancer_genes else None
+        shared["role"] = roles_of(shared["gene"], symbols, listed)
     io.write_table(pd.DataFrame(shares), out["top_de"])
     split_columns = ["combination", "tissue", "gene", "where", "log2_normal", "log2_cancer"]
     splits = pd.concat(splits, ignore_index=True) if splits else pd.DataFrame(columns=split_columns)

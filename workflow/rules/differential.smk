@@ -27,6 +27,7 @@ rule differential_top_genes:
         means=optimised_scores()["means"],
         expression="results/data/expression.parquet",
         samples="results/data/samples.parquet",
+        genes="results/data/genes.parquet",
         tests="results/differential/tests.parquet",
         **(
             {"cancer_genes": resource("differential", "cancer_genes")}

@@ -10,6 +10,7 @@ with job(snakemake):
         means=list(snakemake.input.means),
         expression=snakemake.input.expression,
         samples=snakemake.input.samples,
+        genes=snakemake.input.genes,
         tests=snakemake.input.tests,
         cancer_genes=snakemake.input.get("cancer_genes"),
         config=snakemake.params.config,
