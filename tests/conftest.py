@@ -26,3 +26,21 @@ def workdir(tmp_path: Path) -> Path:
         else:
             shutil.copy(src, tmp_path / name)
     return tmp_path
+
+
+def write_sheet(folder: Path, genes: list[str]) -> None:
+    """samples.parquet (liver normal s1, liver cancer s2, lung normal s3) and genes.parquet."""
+    import pandas as pd
+
+    from txai import io
+
+    sheet = pd.DataFrame(
+        {
+            "sample": ["s1", "s2", "s3"],
+            "class": ["Liver", "Liver-T", "Lung"],
+            "tissue": ["liver", "liver", "lung"],
+            "status": ["normal", "cancer", "normal"],
+        }
+    )
+    io.write_table(sheet, folder / "samples.parquet")
+    io.write_table(pd.DataFrame({"gene": genes}), folder / "genes.parquet")

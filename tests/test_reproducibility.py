@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_sheet
 from scipy import stats
 
 from txai import io
@@ -234,16 +235,7 @@ def test_clusters_separate_two_blocks():
 
 def test_run_end_to_end(tmp_path):
     genes = [f"g{i}" for i in range(6)]
-    sheet = pd.DataFrame(
-        {
-            "sample": ["s1", "s2", "s3"],
-            "class": ["Liver", "Liver-T", "Lung"],
-            "tissue": ["liver", "liver", "lung"],
-            "status": ["normal", "cancer", "normal"],
-        }
-    )
-    io.write_table(sheet, tmp_path / "samples.parquet")
-    io.write_table(pd.DataFrame({"gene": genes}), tmp_path / "genes.parquet")
+    write_sheet(tmp_path, genes)
     rng = np.random.default_rng(5)
     paths, written = [], {}
     for setting in ("plain", "optimised"):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import write_sheet
 from scipy import stats
 
 from txai import io, simulate
@@ -182,16 +183,7 @@ def test_estimate_curve_with_replacement_and_determinism():
 
 def test_run_end_to_end(tmp_path):
     genes = [f"g{i}" for i in range(8)]
-    sheet = pd.DataFrame(
-        {
-            "sample": ["s1", "s2", "s3"],
-            "class": ["Liver", "Liver-T", "Lung"],
-            "tissue": ["liver", "liver", "lung"],
-            "status": ["normal", "cancer", "normal"],
-        }
-    )
-    io.write_table(sheet, tmp_path / "samples.parquet")
-    io.write_table(pd.DataFrame({"gene": genes}), tmp_path / "genes.parquet")
+    write_sheet(tmp_path, genes)
     rng = np.random.default_rng(11)
     base = tmp_path / "attributions" / "mlp" / "Saliency"
     estimates, scores = [], []

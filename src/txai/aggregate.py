@@ -77,15 +77,22 @@ def top_table(mean: pd.DataFrame, classes: pd.Series, k: int) -> pd.DataFrame:
     )
 
 
+def class_top(scores: pd.DataFrame, classes: pd.Series, k: int):
+    """Top-k genes of each class by the mean score over its samples: (class names, gene index
+    per class x rank, scores). `scores` is indexed by sample, one column per gene."""
+    by_class = scores.groupby(classes.loc[scores.index].to_numpy()).mean()
+    index, score = top_k(by_class.to_numpy(), k)
+    return by_class.index, index, score
+
+
 def class_table(mean: pd.DataFrame, classes: pd.Series, genes: pd.DataFrame, k: int):
     """Top-k genes of each class by the mean score over its explained samples."""
     gene_ids = list(mean.columns[1:])
-    by_class = mean.set_index("sample").groupby(classes.loc[mean["sample"]].to_numpy()).mean()
-    index, score = top_k(by_class.to_numpy(), k)
+    names, index, score = class_top(mean.set_index("sample"), classes, k)
     symbols = genes.set_index("gene")["symbol"].loc[gene_ids].to_numpy()
     rows = [
         {"class": c, "rank": r + 1, "gene": gene_ids[i], "symbol": symbols[i], "score": s}
-        for c, idx, sc in zip(by_class.index, index, score, strict=True)
+        for c, idx, sc in zip(names, index, score, strict=True)
         for r, (i, s) in enumerate(zip(idx, sc, strict=True))
     ]
     return pd.DataFrame(rows)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from txai import aggregate, io
 from txai.io import InputError
-from txai.reproducibility import label, ranks, top_sets
+from txai.reproducibility import label, top_sets, unit_ranks
 from txai.stats import bh, overlap_test
 
 log = logging.getLogger(__name__)
@@ -130,11 +130,7 @@ def expression_status(
     """Per sample (row): Spearman's rho between gene scores and expression, and the number of
     top-k genes by score that are among the k most expressed genes."""
     scores, expression = np.asarray(scores, dtype=float), np.asarray(expression, dtype=float)
-    a, b = ranks(scores), ranks(expression)
-    a -= a.mean(axis=1, keepdims=True)
-    b -= b.mean(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    rho = (unit_ranks(scores) * unit_ranks(expression)).sum(axis=1)
     return rho, set_overlaps(top_sets(scores, k), top_sets(expression, k))
 
 
@@ -330,10 +326,9 @@ def run_top_genes(
             overlaps.append(rows)
         if not aggregated:
             continue
-        by_class = scores.groupby(info["class"].to_numpy()).mean()
-        index, _ = aggregate.top_k(by_class.to_numpy(), k)
+        names, index, _ = aggregate.class_top(scores, sheet["class"], k)
         combination = label(arch, explainer, True)
-        for c, idx in zip(by_class.index, index, strict=True):
+        for c, idx in zip(names, index, strict=True):
             genes_top = [gene_ids[i] for i in idx]
             if combination in config["representatives"]:
                 representatives.append(pd.DataFrame(

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from txai import io
-from txai.aggregate import top_k
+from txai.aggregate import class_top, top_table
 from txai.reproducibility import label
 from txai.stats import bh
 
@@ -279,10 +279,9 @@ def class_tops(means: list, sheet: pd.DataFrame, k: int):
     for path in means:
         arch, explainer = Path(path).parts[-4:-2]
         scores = io.read_table(path).set_index("sample")
-        by_class = scores.groupby(sheet.loc[scores.index, "class"].to_numpy()).mean()
-        index, _ = top_k(by_class.to_numpy(), k)
-        for c, idx in zip(by_class.index, index, strict=True):
-            yield arch, explainer, c, [by_class.columns[i] for i in idx]
+        names, index, _ = class_top(scores, sheet["class"], k)
+        for c, idx in zip(names, index, strict=True):
+            yield arch, explainer, c, scores.columns[idx].tolist()
 
 
 def roles_of(genes, symbols: pd.Series, listed: pd.DataFrame | None) -> list[str]:
@@ -337,15 +336,9 @@ def run_top_genes(
         arch, explainer = Path(path).parts[-4:-2]
         if f"{arch.upper()}-Agg {explainer}" != config["shared_combination"]:
             continue
-        scores = io.read_table(path).set_index("sample")
-        scores = scores[sheet.loc[scores.index, "status"].eq("cancer").to_numpy()]
-        index, values = top_k(scores.to_numpy(), k)
-        long = pd.DataFrame(
-            {"sample": np.repeat(scores.index, index.shape[1]),
-             "class": np.repeat(sheet.loc[scores.index, "class"].to_numpy(), index.shape[1]),
-             "rank": np.tile(np.arange(1, index.shape[1] + 1), len(scores)),
-             "gene": np.asarray(scores.columns)[index].ravel(), "score": values.ravel()}
-        )  # fmt: skip
+        mean = io.read_table(path)
+        cancer = mean[sheet.loc[mean["sample"], "status"].eq("cancer").to_numpy()]
+        long = top_table(cancer, sheet["class"], k)
         shared = shared_top(long, k, config["shared_min_samples"])
         listed = read_cancer_genes(cancer_genes) if cancer_genes else None
         shared["role"] = roles_of(shared["gene"], symbols, listed)

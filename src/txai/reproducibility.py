@@ -51,13 +51,18 @@ def _paired_products(rows: np.ndarray, pairs) -> np.ndarray:
     return gram[inverse[: len(a)], inverse[len(a) :]]
 
 
-def spearman(values: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Spearman's rho over genes for each pair of rows (P pairs -> P values; nan if constant)."""
+def unit_ranks(values: np.ndarray) -> np.ndarray:
+    """Each row's centred ranks scaled to unit length: the dot product of two rows is their
+    Spearman's rho (nan for a constant row)."""
     centred = ranks(values)
     centred -= centred.mean(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
-    return _paired_products(unit, pairs)
+        return centred / np.linalg.norm(centred, axis=1, keepdims=True)
+
+
+def spearman(values: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Spearman's rho over genes for each pair of rows (P pairs -> P values; nan if constant)."""
+    return _paired_products(unit_ranks(values), pairs)
 
 
 def top_sets(values: np.ndarray, k: int) -> np.ndarray:
@@ -99,10 +104,7 @@ def within_blocks(values: np.ndarray, k: int = 100) -> tuple[np.ndarray, np.ndar
     once: (pairs P x 2, rho blocks x P, overlap blocks x P)."""
     blocks, rows, genes = values.shape
     flat = values.reshape(blocks * rows, genes)
-    centred = ranks(flat)
-    centred -= centred.mean(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        unit = (centred / np.linalg.norm(centred, axis=1, keepdims=True)).reshape(values.shape)
+    unit = unit_ranks(flat).reshape(values.shape)
     member = top_sets(flat, k).astype(np.float32).reshape(values.shape)
     pairs = all_pairs(rows)
     a, b = pairs[:, 0], pairs[:, 1]
