@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import jsonschema
@@ -36,3 +37,17 @@ def model_ids(arch_config: dict) -> list[str]:
     """Model names of one architecture: m01..mNN, then s01..sKK for the same-order CNN set."""
     ids = [f"m{i:02d}" for i in range(1, arch_config["models"] + 1)]
     return ids + [f"s{i:02d}" for i in range(1, arch_config.get("same_order_models", 0) + 1)]
+
+
+def grid_side(n_genes: int, multiple: int = 8) -> int:
+    """The CNN's square gene grid side: ceil(sqrt(G)) rounded up to a multiple (144 for 19,241)."""
+    return math.ceil(math.ceil(math.sqrt(n_genes)) / multiple) * multiple
+
+
+def setting_for(setting: dict, explainer: str) -> dict:
+    """A setting's strategies for one explainer: its defaults, then its per-explainer overrides."""
+    merged = {k: v for k, v in setting.items() if k != "overrides"}
+    merged.update(setting.get("overrides", {}).get(explainer, {}))
+    if explainer not in REFERENCE_BASED:
+        merged.pop("references", None)
+    return merged

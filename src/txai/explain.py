@@ -39,7 +39,7 @@ from torch import nn
 from tqdm import tqdm
 
 from txai import io
-from txai.config import REFERENCE_BASED
+from txai.config import setting_for
 from txai.train import load_model
 
 log = logging.getLogger(__name__)
@@ -153,15 +153,6 @@ def attribute(
         guided = GuidedBackprop(model).attribute(inputs, target=target)
         return guided * grad_cam_plus_plus(model, inputs.detach(), target)
     raise ValueError(f"unknown explainer {name!r}")
-
-
-def setting_for(setting: dict, explainer: str) -> dict:
-    """A setting's strategies for one explainer: its defaults, then its per-explainer overrides."""
-    merged = {k: v for k, v in setting.items() if k != "overrides"}
-    merged.update(setting.get("overrides", {}).get(explainer, {}))
-    if explainer not in REFERENCE_BASED:
-        merged.pop("references", None)
-    return merged
 
 
 def estimates(

@@ -6,11 +6,11 @@ this (PITFALLS.md 3-4), and the explain stage switches dropout on by module type
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
+
+from txai.config import grid_side
 
 
 class MLP(nn.Module):
@@ -31,11 +31,6 @@ class MLP(nn.Module):
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """The model's input for gene vectors (the MLP takes them as they are)."""
         return x
-
-
-def grid_side(n_genes: int, multiple: int = 8) -> int:
-    """Side of the square gene grid: ceil(sqrt(G)) rounded up to a multiple (144 for 19,241)."""
-    return math.ceil(math.ceil(math.sqrt(n_genes)) / multiple) * multiple
 
 
 class CNN(nn.Module):

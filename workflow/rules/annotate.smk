@@ -8,6 +8,9 @@ rule download:
         name="|".join(DOWNLOADS) or "no-downloads",
     params:
         spec=lambda wildcards: DOWNLOADS[wildcards.name],
+    resources:
+        mem_mb=mem("tables"),
+        runtime=runtime("cohort"),
     conda:
         "../../envs/data.yaml"
     script:
@@ -30,7 +33,8 @@ rule annotate_genes:
     params:
         config=config["annotate"],
     resources:
-        mem_mb=lambda wildcards, input: max(2000, 12 * input.size_mb),
+        mem_mb=mem("annotate"),
+        runtime=runtime("annotate"),
     conda:
         "../../envs/data.yaml"
     script:
@@ -55,7 +59,8 @@ rule annotate_top_genes:
         score=config["explain"]["score"],
         focus_tissues=config["focus_tissues"],
     resources:
-        mem_mb=lambda wildcards, input: max(2000, 12 * input.size_mb),
+        mem_mb=mem("annotate"),
+        runtime=runtime("annotate"),
     conda:
         "../../envs/data.yaml"
     script:

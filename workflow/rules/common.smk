@@ -9,7 +9,7 @@ REPO = Path(workflow.current_basedir).parents[1]
 sys.path.insert(0, str(REPO / "src"))
 SCHEMAS = Path(workflow.current_basedir).parent / "schemas"
 
-from txai import simulate  # noqa: E402
+from txai import scale, simulate  # noqa: E402
 from txai.config import CNN_ONLY, REFERENCE_BASED, check, model_ids  # noqa: E402
 from txai.data import read_sample_sheet  # noqa: E402
 from txai.io import InputError  # noqa: E402
@@ -23,8 +23,15 @@ if COHORT["source"] == "files":
     read_sample_sheet(COHORT["files"]["samples"], SCHEMAS / "samples.schema.yaml")
 
 
+SOURCE_OUT = {  # a downloaded cohort, as the build_cohort rule writes it
+    "expression": "results/source/expression.parquet",
+    "samples": "results/source/samples.tsv",
+    "genes": "results/source/genes.parquet",
+}
+
+
 def cohort_files(wildcards=None):
-    """The cohort's input files: the generated demo, or the user's own."""
+    """The cohort's input files: the generated demo, one built from downloads, or the user's."""
     if COHORT["source"] == "demo":
         return {
             "expression": "results/cohort/counts.parquet",
@@ -32,6 +39,8 @@ def cohort_files(wildcards=None):
             "genes": "results/cohort/genes.parquet",
             "genesets": "results/cohort/genesets.gmt",
         }
+    if COHORT["source"] in ("toil", "portal"):
+        return SOURCE_OUT
     files = COHORT["files"]
     names = ("expression", "samples", "genes", "genesets")
     return {name: files[name] for name in names if files.get(name)}
@@ -41,34 +50,51 @@ def cohort_params():
     """How the data stage reads the cohort: scale, layout and filters."""
     if COHORT["source"] == "demo":
         return {"scale": "counts", "genes_in": "rows", "protein_coding_only": True}
+    if COHORT["source"] == "toil":  # UCSC Xena: log2(TPM + 0.001), protein-coding already
+        return {"scale": "log2", "pseudocount": 0.001, "genes_in": "columns"}
+    if COHORT["source"] == "portal":
+        return {"scale": "tpm", "genes_in": "columns"}
     keys = ("scale", "pseudocount", "genes_in", "protein_coding_only")
     return {key: COHORT["files"][key] for key in keys}
 
 
-def cohort_size():
-    """(samples, genes) the config implies: exact for the demo, the paper's scale otherwise."""
-    if COHORT["source"] == "demo":
-        demo = COHORT["demo"]
-        n_classes = 2 * len(demo["tissues_with_cancer"]) + len(demo["normal_only_tissues"])
-        return n_classes * demo["samples_per_class"][1], demo["genes"]
-    return 27_417, 19_241
+def source_files():
+    """{input name: (path, download spec or None)} of a toil or portal cohort's files."""
+    source = COHORT["source"]
+    if source not in ("toil", "portal"):
+        return {}
+    out = {}
+    for key, spec in COHORT[source].items():
+        if key == "tcga_projects":
+            continue
+        projects = COHORT[source]["tcga_projects"] if key.startswith("tcga_") else [None]
+        for project in projects:
+            name = f"{source}_{key}" + (f"_{project}" if project else "")
+            if project:
+                fill = {"project": project, "suffix": project[-2:]}
+                sha = spec.get("sha256", {}).get(project)
+                spec_ = {k: spec[k].format(**fill) for k in ("path", "url") if k in spec}
+                spec_ = {**spec_, "sha256": sha}
+            else:
+                spec_ = spec
+            if "path" in spec_:
+                out[name] = (spec_["path"], None)
+            else:
+                out[name] = (f"results/downloads/{name}", spec_)
+    return out
+
+
+def mem(stage, **job):
+    """A rule's mem_mb from the config (txai.scale), so a dry run shows it."""
+    return scale.mem_mb(config, stage, **job)
+
+
+def runtime(stage, **job):
+    """A rule's runtime in minutes from the config (txai.scale)."""
+    return scale.runtime_min(config, stage, **job)
 
 
 TRAIN_COMMON = {k: v for k, v in config["train"].items() if k not in ("mlp", "cnn")}
-
-
-def train_mem_mb(wildcards):
-    """Expression in float32 a few times over (input, tensors, an up-sampled epoch) + 1 GB."""
-    samples, genes = cohort_size()
-    return 1000 + 24 * samples * genes // 1_000_000
-
-
-def train_runtime(wildcards):
-    """Minutes for one model: grows with samples x genes x epochs; CNNs cost more per cell."""
-    samples, genes = cohort_size()
-    per_epoch_s = samples * genes * (2e-7 if wildcards.arch == "mlp" else 5e-6)
-    epochs = config["train"][wildcards.arch].get("max_epochs", config["train"]["max_epochs"])
-    return max(10, round(epochs * per_epoch_s / 60 * 2))
 
 
 ARCHS = ("mlp", "cnn")
@@ -130,6 +156,12 @@ def attribution_files(arch, settings):
         setting=settings,
         model=model_ids(config["train"][arch]),
     )
+
+
+def explain_job(arch, wildcards, models):
+    """What txai.scale needs to size one explain job."""
+    setting = SETTINGS[wildcards.setting][arch]
+    return {"arch": arch, "explainer": wildcards.explainer, "setting": setting, "models": models}
 
 
 def explain_batches(arch):
@@ -206,10 +238,13 @@ def resource(section, key):
 
 
 DOWNLOADS = {
-    key: spec
-    for section in ("annotate", "differential")
-    for key, spec in config[section].items()
-    if isinstance(spec, dict) and "url" in spec
+    **{
+        key: spec
+        for section in ("annotate", "differential")
+        for key, spec in config[section].items()
+        if isinstance(spec, dict) and "url" in spec
+    },
+    **{name: spec for name, (_, spec) in source_files().items() if spec},
 }
 
 

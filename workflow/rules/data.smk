@@ -10,10 +10,11 @@ rule simulate_cohort:
     params:
         spec=COHORT.get("demo", {}),
         seed=config["seed"],
+    resources:
+        mem_mb=mem("cohort"),
+        runtime=runtime("cohort"),
     conda:
         "../../envs/data.yaml"
-    resources:
-        mem_mb=2000,
     script:
         "../scripts/simulate_cohort.py"
 
@@ -35,10 +36,11 @@ rule prepare_data:
         seed=config["seed"],
         test_fraction=config["data"]["test_fraction"],
         min_class_size=config["data"]["min_class_size"],
+    resources:
+        mem_mb=mem("data"),
+        runtime=runtime("data"),
     conda:
         "../../envs/data.yaml"
-    resources:
-        mem_mb=lambda wildcards, input: max(2000, 40 * input.size_mb),
     script:
         "../scripts/prepare_data.py"
 
@@ -57,10 +59,11 @@ rule references:
         pool_size=config["references"]["pool_size"],
         focus_tissues=config["focus_tissues"],
         seed=config["seed"],
+    resources:
+        mem_mb=mem("references"),
+        runtime=runtime("references"),
     conda:
         "../../envs/data.yaml"
-    resources:
-        mem_mb=lambda wildcards, input: max(2000, 20 * input.size_mb),
     script:
         "../scripts/references.py"
 
@@ -75,7 +78,31 @@ rule provenance:
     params:
         config=config,
         repo=str(REPO),
+    resources:
+        mem_mb=mem("tables"),
+        runtime=runtime("tables"),
     conda:
         "../../envs/data.yaml"
     script:
         "../scripts/provenance.py"
+
+
+# GTEx + TCGA from their public files (cohort.source toil or portal; txai.sources).
+rule build_cohort:
+    input:
+        **{name: path for name, (path, _) in source_files().items()},
+    output:
+        **SOURCE_OUT,
+    log:
+        "logs/data/build_cohort.log",
+    params:
+        source=COHORT["source"],
+        projects=COHORT.get(COHORT["source"], {}).get("tcga_projects", []),
+        min_class_size=config["data"]["min_class_size"],
+    resources:
+        mem_mb=mem("cohort"),
+        runtime=runtime("cohort"),
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/build_cohort.py"

@@ -13,7 +13,8 @@ rule differential:
         config=config["differential"],
         focus_tissues=config["focus_tissues"],
     resources:
-        mem_mb=lambda wildcards, input: max(2000, 12 * input.size_mb),
+        mem_mb=mem("differential"),
+        runtime=runtime("differential"),
     conda:
         "../../envs/data.yaml"
     script:
@@ -42,6 +43,9 @@ rule differential_top_genes:
         config=config["differential"],
         k=config["annotate"]["top_k"],
         focus_tissues=config["focus_tissues"],
+    resources:
+        mem_mb=mem("differential"),
+        runtime=runtime("differential"),
     conda:
         "../../envs/data.yaml"
     script:

@@ -35,8 +35,12 @@ for _arch in ARCHS:
             threads: config["train"]["threads"]
             resources:
                 gpu=1,
-                mem_mb=lambda wildcards: train_mem_mb(wildcards),
-                runtime=60,
+                mem_mb=lambda wildcards, arch=_arch, models=_models: mem(
+                    "explain", **explain_job(arch, wildcards, models)
+                ),
+                runtime=lambda wildcards, arch=_arch, models=_models: runtime(
+                    "explain", **explain_job(arch, wildcards, models)
+                ),
             conda:
                 "../../envs/torch.yaml"
             script:
@@ -84,6 +88,9 @@ for _arch in ARCHS:
             explainers=EXPLAINERS[_arch],
             score=config["explain"]["score"],
             k=config["explain"]["top_k"],
+        resources:
+            mem_mb=mem("aggregate", arch=_arch),
+            runtime=runtime("aggregate"),
         conda:
             "../../envs/data.yaml"
         script:

@@ -10,6 +10,9 @@ rule confusion_figure:
         arch="mlp|cnn",
     params:
         cohort=COHORT["name"],
+    resources:
+        mem_mb=mem("tables"),
+        runtime=runtime("tables"),
     conda:
         "../../envs/figures.yaml"
     script:
@@ -45,6 +48,9 @@ for _name, (_module, _tables) in _FIGURES.items():
             k=config["reproducibility"]["top_k"],
             title=f"{COHORT['name']}; config seed {config['seed']}",
             groups=config["reproducibility"]["groups"],
+        resources:
+            mem_mb=mem("tables"),
+            runtime=runtime("tables"),
         conda:
             "../../envs/figures.yaml"
         script:

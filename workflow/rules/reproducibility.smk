@@ -18,7 +18,8 @@ rule reproducibility:
         focus_tissues=config["focus_tissues"],
         replicate_models=config["explain"]["replicate_models"],
     resources:
-        mem_mb=lambda wildcards: 2000 + 4 * cohort_size()[1] * 600 * 60 // 1_000_000,
+        mem_mb=mem("reproducibility"),
+        runtime=runtime("reproducibility"),
     conda:
         "../../envs/data.yaml"
     script:

@@ -28,8 +28,8 @@ rule sanity_arch:
     threads: config["train"]["threads"]
     resources:
         gpu=1,
-        mem_mb=lambda wildcards: train_mem_mb(wildcards),
-        runtime=lambda wildcards: train_runtime(wildcards),
+        mem_mb=lambda wildcards: mem("sanity", arch=wildcards.arch),
+        runtime=lambda wildcards: runtime("sanity", arch=wildcards.arch),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -45,6 +45,9 @@ rule sanity:
         "logs/sanity/sanity.log",
     params:
         threshold=config["sanity"]["threshold"],
+    resources:
+        mem_mb=mem("tables"),
+        runtime=runtime("tables"),
     conda:
         "../../envs/data.yaml"
     script:
@@ -64,6 +67,9 @@ rule sanity_figure:
     params:
         threshold=config["sanity"]["threshold"],
         title=f"{COHORT['name']}; config seed {config['seed']}",
+    resources:
+        mem_mb=mem("tables"),
+        runtime=runtime("tables"),
     conda:
         "../../envs/figures.yaml"
     script:

@@ -15,6 +15,9 @@ rule simulate:
         score=config["explain"]["score"],
         k=config["reproducibility"]["top_k"],
         seed=config["seed"],
+    resources:
+        mem_mb=mem("simulate"),
+        runtime=runtime("simulate"),
     conda:
         "../../envs/data.yaml"
     script:

@@ -20,8 +20,8 @@ rule train:
     threads: config["train"]["threads"]
     resources:
         gpu=1,
-        mem_mb=train_mem_mb,
-        runtime=train_runtime,
+        mem_mb=mem("train"),
+        runtime=lambda wildcards: runtime("train", arch=wildcards.arch),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -49,8 +49,8 @@ rule crossval:
     threads: config["train"]["threads"]
     resources:
         gpu=1,
-        mem_mb=train_mem_mb,
-        runtime=lambda wildcards: config["train"]["crossval_folds"] * train_runtime(wildcards),
+        mem_mb=mem("train"),
+        runtime=lambda wildcards: runtime("crossval", arch=wildcards.arch),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -69,6 +69,9 @@ rule model_metrics:
         "logs/train/{arch}/metrics.log",
     wildcard_constraints:
         arch="mlp|cnn",
+    resources:
+        mem_mb=mem("tables"),
+        runtime=runtime("tables"),
     conda:
         "../../envs/data.yaml"
     script:

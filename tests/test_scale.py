@@ -1,0 +1,153 @@
+"""Job sizes from the config (txai.scale), and the paper-scale DAG they give."""
+
+import re
+
+import pytest
+import torch
+import yaml
+from conftest import REPO, snakemake
+from torch.utils.flop_counter import FlopCounterMode
+
+from txai import models, scale
+from txai.config import model_ids, setting_for
+
+PAPER = REPO / "config" / "paper.yaml"
+HOST_LIMIT_MB = 64_000
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return scale.load(PAPER)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return scale.load(None)
+
+
+def with_cnn(config, genes, classes, channels, kernels):
+    config = yaml.safe_load(yaml.safe_dump(config))
+    config["cohort"]["size"] = {"samples": 10 * classes, "genes": genes, "classes": classes}
+    config["train"]["cnn"].update(channels=channels, kernels=kernels, grid_multiple=8)
+    return config
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_forward_flops_agree_with_torch_flop_counter(paper, arch):
+    config = with_cnn(paper, genes=300, classes=5, channels=[4, 6, 8], kernels=[5, 3, 3])
+    model = models.build(arch, 300, 5, **({"channels": (4, 6, 8), "kernels": (5, 3, 3)}
+                                          if arch == "cnn" else {}))  # fmt: skip
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(model.prepare(torch.zeros(1, 300)))
+    assert scale.forward_flops(config, arch) == counter.get_total_flops()
+
+
+def test_forward_flops_by_hand(paper):
+    # 64 genes -> an 8 x 8 grid; 'same' convolutions at sides 8, 4, 2; then Linear(4, 5).
+    config = with_cnn(paper, genes=64, classes=5, channels=[2, 3, 4], kernels=[3, 3, 3])
+    assert scale.forward_flops(config, "cnn") == 2 * (
+        64 * 9 * 2 + 16 * 9 * 2 * 3 + 4 * 9 * 3 * 4 + 4 * 5
+    )
+    assert scale.forward_flops(config, "mlp") == 2 * (64 * 128 + 128 * 5)
+
+
+def test_paper_dimensions(paper):
+    assert scale.size(paper)["genes"] == 19_241 and scale.size(paper)["classes"] == 82
+    assert scale.forward_flops(paper, "cnn") == pytest.approx(2.954e9, rel=1e-3)  # 144 x 144 grid
+    # Training a CNN: 3 x forward x 82 classes x 1,100 rows x 0.9 x 0.9 x 100 epochs.
+    rows = 82 * 1100 * 0.9 * 0.9
+    assert scale.train_flops(paper, "cnn") == pytest.approx(3 * 2.954e9 * rows * 100, rel=1e-3)
+
+
+def test_passes_multiply_the_strategy(paper):
+    optimised = paper["explain"]["settings"]["optimised"]
+    assert scale.passes(paper, setting_for(optimised["mlp"], "DeepLift"), "DeepLift") == 40 * 60
+    assert scale.passes(paper, setting_for(optimised["mlp"], "Saliency"), "Saliency") == 40 * 50
+    ig = scale.passes(paper, optimised["cnn"], "IntegratedGradients")
+    assert ig == 20 * 20 * 50
+    gradcam = setting_for(optimised["cnn"], "GuidedGradCam")
+    assert scale.passes(paper, gradcam, "GuidedGradCam") == 20 * 2
+
+
+def test_explained_samples_follow_the_sample_set(paper):
+    # Paper: mean class 335 samples -> per class ceil(0.1 x 670) = 67; 4 tissues x 2 statuses.
+    plain = paper["explain"]["settings"]["plain"]["mlp"]
+    assert scale.explained(paper, plain) == 8 * 67
+    capped = {**plain, "samples": {"per_class": 3, "status": "normal"}}
+    assert scale.explained(paper, capped) == 4 * 3
+
+
+def test_demo_job_counts_match_the_dag(demo, workdir):
+    table = scale.table(demo).set_index("stage")
+    for arch in ("mlp", "cnn"):
+        assert table.loc[f"train {arch}", "jobs"] == len(model_ids(demo["train"][arch])) + 1
+    done = snakemake("-n", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    counts = dict(re.findall(r"^(explain_\w+)\s+(\d+)$", done.stdout, re.M))
+    for arch in ("mlp", "cnn"):
+        dag = sum(int(n) for rule, n in counts.items() if rule.startswith(f"explain_{arch}_"))
+        assert table.loc[f"explain {arch}", "jobs"] == dag
+
+
+def test_paper_config_stands_alone():
+    """Snakemake merges paper.yaml over config.yaml: no demo value may leak into the paper run."""
+    merged = scale.load(PAPER)
+    alone = yaml.safe_load(PAPER.read_text())
+    merged["cohort"].pop("demo")
+
+    def leaves(tree, prefix=()):
+        for key, value in tree.items():
+            if isinstance(value, dict) and value and key != "overrides":
+                yield from leaves(value, (*prefix, key))
+            else:
+                yield (*prefix, key), value
+
+    demo = dict(leaves(yaml.safe_load((REPO / "config" / "config.yaml").read_text())))
+    paper = dict(leaves(alone))
+    for key, value in leaves(merged):
+        if key in demo and key[:2] != ("cohort", "demo"):
+            assert key in paper, f"{'.'.join(key)} comes from the demo config: set it in paper.yaml"
+            assert value == paper[key]
+
+
+@pytest.fixture(scope="module")
+def paper_dry_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("paper")
+    done = snakemake("-n", "-s", str(REPO / "Snakefile"), "--configfile", str(PAPER), cwd=root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def jobs(dry_run: str):
+    """(rule, resources line) of every job of a dry run."""
+    rule = None
+    for line in dry_run.splitlines():
+        if match := re.match(r"(?:local)?rule (\w+):", line):
+            rule = match.group(1)
+        elif "resources:" in line and rule != "all":
+            yield rule, line
+
+
+def test_paper_dag_lists_every_job(paper_dry_run):
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", paper_dry_run, re.M))
+    assert counts["train"] == "125" and counts["crossval"] == "2"
+    assert counts["download"] == "7"  # toil: matrix, phenotype, GTF; TF, cofactor, GO x 2
+    assert int(counts["total"]) > 500
+
+
+def test_paper_jobs_fit_a_64_gb_node(paper_dry_run):
+    seen = set()
+    for rule, line in jobs(paper_dry_run):
+        memory = re.search(r"mem_mb=(\d+)", line)
+        assert memory and re.search(r"runtime=\d+", line), f"{rule}: {line}"
+        assert int(memory.group(1)) <= HOST_LIMIT_MB, f"{rule} asks for {memory.group(1)} MB"
+        seen.add(rule)
+    assert {"train", "prepare_data", "build_cohort", "reproducibility", "sanity_arch"} <= seen
+
+
+def test_gpu_jobs_ask_for_a_gpu(paper_dry_run):
+    for rule, line in jobs(paper_dry_run):
+        gpu = rule.startswith(("train", "crossval", "explain_", "sanity_arch"))
+        assert ("gpu=1" in line) == gpu, f"{rule}: {line}"
