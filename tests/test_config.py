@@ -33,6 +33,15 @@ def test_key_path():
         (lambda c: c["references"].update(types=["zero", "mean"]), r"'references\.types\[1\]'"),
         (lambda c: c["data"].update(test_fraction=0.9), r"'data\.test_fraction'"),
         (lambda c: c["cohort"].update(source="files"), r"'cohort'.*'files' is a required"),
+        (
+            lambda c: c["cohort"].update(source="files", files={}),
+            r"'cohort'.*'size' is a required",
+        ),
+        (lambda c: c["cohort"].update(source="toil"), r"'cohort'.*'toil' is a required"),
+        (
+            lambda c: c["cohort"].update(size={"samples": 10, "genes": 5}),
+            r"'cohort\.size'.*'classes' is a required",
+        ),
         (lambda c: c["cohort"]["demo"].update(genes=10), r"'cohort\.demo\.genes'"),
     ],
 )

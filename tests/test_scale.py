@@ -32,11 +32,16 @@ def with_cnn(config, genes, classes, channels, kernels):
     return config
 
 
+def small_model(arch):
+    """300 genes, 5 classes; the CNN with channels (4, 6, 8), kernels (5, 3, 3), as with_cnn."""
+    extra = {"channels": (4, 6, 8), "kernels": (5, 3, 3)} if arch == "cnn" else {}
+    return models.build(arch, 300, 5, **extra)
+
+
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 def test_forward_flops_agree_with_torch_flop_counter(paper, arch):
     config = with_cnn(paper, genes=300, classes=5, channels=[4, 6, 8], kernels=[5, 3, 3])
-    model = models.build(arch, 300, 5, **({"channels": (4, 6, 8), "kernels": (5, 3, 3)}
-                                          if arch == "cnn" else {}))  # fmt: skip
+    model = small_model(arch)
     model.eval()
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
@@ -151,3 +156,16 @@ def test_gpu_jobs_ask_for_a_gpu(paper_dry_run):
     for rule, line in jobs(paper_dry_run):
         gpu = rule.startswith(("train", "crossval", "explain_", "sanity_arch"))
         assert ("gpu=1" in line) == gpu, f"{rule}: {line}"
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_parameters_agree_with_the_model(paper, arch):
+    config = with_cnn(paper, genes=300, classes=5, channels=[4, 6, 8], kernels=[5, 3, 3])
+    model = small_model(arch)
+    batchnorm = sum(
+        p.numel()
+        for m in model.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        for p in m.parameters()
+    )
+    assert scale.parameters(config, arch) == sum(p.numel() for p in model.parameters()) - batchnorm

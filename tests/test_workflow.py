@@ -126,6 +126,7 @@ def _user_cohort(root):
         "source": "files",
         "name": "user cohort",
         "files": {"expression": "tpm.tsv", "samples": "samples.tsv", "scale": "tpm"},
+        "size": {"samples": len(sheet), "genes": 30, "classes": 3},
     }
     config["data"]["min_class_size"] = 10
     config["focus_tissues"] = ["liver"]

@@ -80,6 +80,18 @@ def forward_flops(config: dict, arch: str) -> float:
     return flops + 2.0 * channels_in * classes
 
 
+def parameters(config: dict, arch: str) -> int:
+    """Weights of one model (BatchNorm's few left out)."""
+    dims, spec = size(config), config["train"][arch]
+    if arch == "mlp":
+        return (dims["genes"] + 1) * spec["hidden"] + (spec["hidden"] + 1) * dims["classes"]
+    widths = [1, *spec["channels"]]
+    convolutions = sum(
+        (widths[i] * kernel**2 + 1) * widths[i + 1] for i, kernel in enumerate(spec["kernels"])
+    )
+    return convolutions + (widths[-1] + 1) * dims["classes"]
+
+
 def epochs(config: dict, arch: str) -> int:
     return config["train"][arch].get("max_epochs", config["train"]["max_epochs"])
 
@@ -257,14 +269,9 @@ def table(config: dict) -> pd.DataFrame:
     """Per stage: jobs, TFLOP, GPU hours at the assumed throughput, largest job's memory, disk."""
     rows = []
     gpu = config["hpc"]["gpu_tflops"] * 1e12 * 3600
-    genes = size(config)["genes"]
     for arch in ("mlp", "cnn"):
         ids = model_ids(config["train"][arch])
-        model_mb = (
-            BYTES * (genes * config["train"]["mlp"]["hidden"]) / MB
-            if arch == "mlp"
-            else BYTES * sum(c * c * 9 for c in config["train"]["cnn"]["channels"]) / MB
-        )
+        model_mb = BYTES * parameters(config, arch) / MB
         flops = train_flops(config, arch) * len(ids) + stage_flops(config, "crossval", arch=arch)
         rows.append(
             (f"train {arch}", len(ids) + 1, flops, mem_mb(config, "train"), len(ids) * model_mb)
@@ -273,7 +280,9 @@ def table(config: dict) -> pd.DataFrame:
         flops = sum(explain_flops(config, arch, e, s, m) for e, _, s, m in jobs)
         memory = max(mem_mb(config, "explain", arch=arch, explainer=e, setting=s, models=m)
                      for e, _, s, m in jobs)  # fmt: skip
-        disk = sum(attribution_mb(config, s, e, m) for e, _, s, m in jobs) / 2  # zstd ~2x
+        disk = sum(
+            attribution_mb(config, s, e, m) for e, _, s, m in jobs
+        )  # floats: no gain from zstd
         rows.append((f"explain {arch}", len(jobs), flops, memory, disk))
         rows.append(
             (f"sanity {arch}", 1, stage_flops(config, "sanity", arch=arch),

@@ -49,7 +49,7 @@ rule sanity:
         mem_mb=mem("tables"),
         runtime=runtime("tables"),
     conda:
-        "../../envs/data.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/sanity_summary.py"
 

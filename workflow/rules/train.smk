@@ -73,6 +73,6 @@ rule model_metrics:
         mem_mb=mem("tables"),
         runtime=runtime("tables"),
     conda:
-        "../../envs/data.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/model_metrics.py"
