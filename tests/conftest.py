@@ -19,7 +19,7 @@ def snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A copy of the workflow without any results: what a fresh clone holds."""
-    for name in ("Snakefile", "workflow", "config", "envs", "src"):
+    for name in ("Snakefile", "workflow", "config", "envs", "src", "resources"):
         src = REPO / name
         if src.is_dir():
             shutil.copytree(src, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))

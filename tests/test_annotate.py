@@ -1,3 +1,4 @@
+import gzip
 import string
 
 import numpy as np
@@ -144,6 +145,9 @@ def test_read_tf_list(tmp_path):
         "TP53",
         "ENSG00000141510",
     }
+    downloaded = tmp_path / "tf"
+    downloaded.write_bytes(gzip.compress(path.read_bytes()))
+    assert annotate.read_tf_list(downloaded) == annotate.read_tf_list(path)
     bad = tmp_path / "bad_tfs.txt"
     bad.write_text("Species\tGene\tFamily\nHomo_sapiens\tTP53\tP53\n")
     with pytest.raises(InputError, match="bad_tfs.txt"):
@@ -269,3 +273,7 @@ def test_read_gaf(tmp_path):
     )
     gaf = annotate.read_gaf(path, ["TP53", "MYC", "ABSENT"])
     assert gaf == {"TP53": {"GO:0000004", "GO:0000002"}, "MYC": {"GO:0000001"}}
+    # goa_human.gaf.gz as the download rule stores it: gzipped, under a name without .gz
+    downloaded = tmp_path / "go_gaf"
+    downloaded.write_bytes(gzip.compress(path.read_bytes()))
+    assert annotate.read_gaf(downloaded, ["TP53", "MYC", "ABSENT"]) == gaf

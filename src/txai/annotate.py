@@ -113,7 +113,7 @@ def housekeeping(
 
 def read_tf_list(path: str | os.PathLike) -> set[str]:
     """Gene symbols and Ensembl ids of an AnimalTFDB v3 list (TFs or TF cofactors)."""
-    table = pd.read_csv(path, sep="\t", dtype=str)
+    table = pd.read_csv(path, sep="\t", dtype=str, compression=io.compression(path))
     missing = [column for column in ("Symbol", "Ensembl") if column not in table.columns]
     if missing:
         raise InputError(
@@ -163,8 +163,9 @@ def gmt_enrichment(
 def read_gaf(path: str | os.PathLike, genes) -> dict[str, set[str]]:
     """GO ids per gene symbol from a GAF 2.x file (NOT qualifiers dropped), for `genes` only."""
     gaf = pd.read_csv(
-        path, sep="\t", header=None, comment="!", usecols=[2, 3, 4], dtype=str, quoting=3
-    )
+        path, sep="\t", header=None, comment="!", usecols=[2, 3, 4], dtype=str, quoting=3,
+        compression=io.compression(path),
+    )  # fmt: skip
     gaf.columns = ["symbol", "qualifier", "go"]
     keep = ~gaf["qualifier"].fillna("").str.contains("NOT") & gaf["symbol"].isin(set(genes))
     kept = gaf[keep].dropna(subset=["go"])

@@ -89,6 +89,15 @@ def read_expression(path: str | os.PathLike) -> tuple[list[str], list[str], np.n
     return frame["sample"].tolist(), genes, frame[genes].to_numpy(dtype=np.float32)
 
 
+def compression(path: str | os.PathLike) -> str | None:
+    """ "gzip" when the file starts with gzip's magic bytes, else None: downloads keep no suffix."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found. Check the path in the config.")
+    with open(path, "rb") as f:
+        return "gzip" if f.read(2) == b"\x1f\x8b" else None
+
+
 def read_user_table(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
     """Read a user's TSV, CSV or Parquet file, chosen by its extension."""
     path = Path(path)

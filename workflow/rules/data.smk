@@ -91,13 +91,14 @@ rule provenance:
 rule build_cohort:
     input:
         **{name: path for name, (path, _) in source_files().items()},
+        projects=REPO / "resources" / "tcga_projects.tsv",
     output:
         **SOURCE_OUT,
     log:
         "logs/data/build_cohort.log",
     params:
         source=COHORT["source"],
-        projects=COHORT.get(COHORT["source"], {}).get("tcga_projects", []),
+        tcga_projects=COHORT.get(COHORT["source"], {}).get("tcga_projects", []),
         min_class_size=config["data"]["min_class_size"],
     resources:
         mem_mb=mem("cohort"),

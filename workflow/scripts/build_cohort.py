@@ -7,7 +7,12 @@ from txai.workflow import job
 
 with job(snakemake):
     files, out = snakemake.input, snakemake.output
-    outputs = {"out_expression": out.expression, "out_samples": out.samples, "out_genes": out.genes}
+    outputs = {
+        "out_expression": out.expression,
+        "out_samples": out.samples,
+        "out_genes": out.genes,
+        "projects": files.projects,
+    }
     if snakemake.params.source == "toil":
         sources.build_toil(
             expression=files.toil_expression,
@@ -17,7 +22,7 @@ with job(snakemake):
             **outputs,
         )
     else:
-        projects = snakemake.params.projects
+        projects = snakemake.params.tcga_projects
         sources.build_portal(
             gtex_tpm=files.portal_gtex_tpm,
             gtex_attributes=files.portal_gtex_attributes,

@@ -1,0 +1,718 @@
+"""GTEx + TCGA cohorts from their public files (PAPER-DIGEST.md section 1).
+
+One reader per public format, and two builders that turn the downloads into a "files" cohort
+(expression Parquet, sample sheet TSV, gene annotation Parquet) for `txai.data.run` to validate:
+`build_toil` (UCSC Xena's TcgaTargetGtex table, log2(TPM + 0.001), kept on that scale) and
+`build_portal` (GTEx portal v8 TPM, TCGA TPM from recount3 coverage sums).
+
+Conventions, the same for both sources:
+- Files are opened by content: gzip when they start with gzip's magic bytes, whatever the name.
+- Matrices are read in chunks of gene rows, keeping only the wanted samples and genes, so memory
+  stays near the output's size (float32).
+- Class: `GTEx_<SMTSD>` (Xena: detailed_category) or `TCGA_<project>`, every run of characters
+  other than letters and digits replaced by one underscore (`Brain - Cortex` ->
+  `GTEx_Brain_Cortex`).
+- Tissue: a lowercase word shared by a normal tissue and its cancers: GTEx's SMTS (Xena:
+  _primary_site), or the project's tissue in resources/tcga_projects.tsv, with underscores for
+  spaces (`Adipose Tissue` -> `adipose_tissue`).
+- GTEx: only samples of the RNA-seq release (SMAFRZE == RNASEQ). Xena's TARGET samples are dropped.
+- Xena names TCGA diseases ("Liver Hepatocellular Carcinoma"); resources/tcga_projects.tsv maps
+  them to project codes. A name missing there keeps its own name as class, with a warning.
+- TCGA: primary tumours only, sample type 01 (03, primary blood-derived cancer, for LAML). One
+  aliquot per sample, the sample being the 15-character barcode (participant + sample type, so
+  vials are merged): the aliquot whose full barcode sorts first (vial A before B, then the lowest
+  portion, analyte, plate and centre). Samples are named by their 15-character barcode.
+- Genes: GENCODE gene_type protein_coding, Ensembl version suffixes stripped, in the GTF's order;
+  the chrY copies of pseudo-autosomal genes (ids ending in _PAR_Y, or ENSGR in releases before 25)
+  are left out, as they repeat the chrX gene.
+- Classes with fewer than `min_class_size` samples are dropped, with a warning naming them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import logging
+import os
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from txai import data, io
+from txai.io import InputError
+
+log = logging.getLogger(__name__)
+
+PROJECTS = Path(__file__).resolve().parents[2] / "resources" / "tcga_projects.tsv"
+CHUNK_ROWS = 1000  # gene rows per chunk: about 70 MB of float32 for 17,000 samples
+GTF_CHUNK_ROWS = 200_000
+PRIMARY_TUMOUR = "01"
+PRIMARY_BLOOD_CANCER = "03"  # LAML's primary tumours are blood-derived
+TCGA_BARCODE = re.compile(
+    r"(?P<participant>TCGA-[A-Z0-9]{2}-[A-Z0-9]{4})-(?P<sample_type>\d{2})(?P<vial>[A-Z])?"
+    r"(?:-(?P<portion>\d{2})(?P<analyte>[A-Z])(?:-(?P<plate>[A-Z0-9]{4})(?:-(?P<centre>\d{2}))?)?)?"
+)
+BARCODE_FIELDS = ["sample", *TCGA_BARCODE.groupindex]
+PAR_Y = re.compile(r"^ENSGR|_PAR_Y$")
+XENA_PHENOTYPE = [
+    "sample", "detailed_category", "primary disease or tissue", "_primary_site", "_sample_type",
+    "_study",
+]  # fmt: skip
+GTEX_ATTRIBUTES = ["SAMPID", "SMTS", "SMTSD", "SMAFRZE"]
+RECOUNT3_BARCODE = "tcga.tcga_barcode"
+RECOUNT3_PROJECT = "tcga.gdc_cases.project.project_id"
+GTF_COLUMNS = ["chrom", "source", "feature", "start", "end", "score", "strand", "frame", "attrs"]
+REDOWNLOAD = "download it again (check its URL and sha256 in the config)"
+
+
+# --- opening and reading files ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _reading(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a parser's or decompressor's failure into an InputError naming the file."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (ValueError, EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise InputError(
+            f"{path}: cannot be read ({e}). The file is truncated, corrupt or not in the expected "
+            f"format: {REDOWNLOAD}."
+        ) from e
+
+
+def _open_text(path: str | os.PathLike):
+    """The file as text, decompressed when it is gzip."""
+    return (gzip.open if io.compression(path) else open)(path, "rt")
+
+
+def _header(path: str | os.PathLike, comment: str | None = None) -> tuple[int, list[str]]:
+    """(number of leading lines starting with `comment`, tab-separated fields of the next line)."""
+    skip = 0
+    with _reading(path), _open_text(path) as f:
+        for line in f:
+            if comment is None or not line.startswith(comment):
+                return skip, line.rstrip("\r\n").split("\t")
+            skip += 1
+    raise InputError(f"{path}: the file holds no header line: {REDOWNLOAD}.")
+
+
+def _read_tsv(path: str | os.PathLike, required: list[str], what: str) -> pd.DataFrame:
+    """A whole TSV as strings (empty cells stay ""), refusing one without the `required` columns."""
+    with _reading(path):
+        frame = pd.read_csv(
+            path, sep="\t", dtype=str, keep_default_na=False, compression=io.compression(path)
+        )
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{path}: column(s) {missing} missing (found {list(frame.columns)[:8]}): this is not "
+            f"{what}. Point the config at that file and {REDOWNLOAD}."
+        )
+    return frame
+
+
+def _wanted(names: list[str], keep: Iterable[str] | None) -> list[str]:
+    """`names` in their order, only those in `keep` (all when None)."""
+    if keep is None:
+        return list(names)
+    keep = set(keep)
+    return [n for n in names if n in keep]
+
+
+def _read_gene_rows(
+    path, *, skiprows: int, columns: list[str], samples: list[str], keep_genes, dtype, chunksize
+) -> tuple[pd.DataFrame, int]:
+    """Read a genes x samples text matrix in chunks of gene rows.
+
+    `columns` is the header (first: the gene id column). Returns the `samples` columns of the rows
+    whose version-stripped id is in `keep_genes` (every row when None), indexed by that id, and the
+    number of data rows in the file.
+    """
+    header = pd.Index(columns)
+    if header.has_duplicates:
+        dup = header[header.duplicated()][0]
+        raise InputError(f"{path}: column '{dup}' appears twice in the header: {REDOWNLOAD}.")
+    first, parts, rows = columns[0], [], 0
+    with _reading(path):
+        reader = pd.read_csv(
+            path,
+            sep="\t",
+            skiprows=skiprows,
+            usecols=[first, *samples],
+            index_col=first,
+            dtype={first: str, **dict.fromkeys(samples, dtype)},
+            compression=io.compression(path),
+            chunksize=chunksize,
+        )
+        with reader:
+            for chunk in reader:
+                chunk.index = data.strip_version(chunk.index.tolist())
+                keep = (
+                    np.ones(len(chunk), bool)
+                    if keep_genes is None
+                    else chunk.index.isin(keep_genes)
+                )
+                kept = chunk[keep]
+                bad = ~np.isfinite(kept.to_numpy())
+                if bad.any():
+                    r, c = np.argwhere(bad)[0]
+                    line = skiprows + 2 + rows + np.flatnonzero(keep)[r]
+                    raise InputError(
+                        f"{path}: line {line} (gene '{kept.index[r]}'), column "
+                        f"'{kept.columns[c]}': missing value. The file is truncated or altered: "
+                        f"{REDOWNLOAD}."
+                    )
+                parts.append(kept)
+                rows += len(chunk)
+    frame = pd.concat(parts) if parts else pd.DataFrame(columns=samples, dtype=dtype)
+    if frame.index.has_duplicates:
+        dup = frame.index[frame.index.duplicated()][0]
+        raise InputError(
+            f"{path}: gene '{dup}' appears twice (Ensembl versions stripped): {REDOWNLOAD}."
+        )
+    frame.index.name = "gene"
+    return frame, rows
+
+
+# --- readers, one per public format ----------------------------------------------------------
+
+
+def read_gtf_genes(path: str | os.PathLike, chunksize: int = GTF_CHUNK_ROWS) -> pd.DataFrame:
+    """The genes of a GENCODE GTF: gene, symbol, chrom, start, length, biotype, in file order.
+
+    gene: the Ensembl id, version stripped; start: the gene's 1-based start; length: the union of
+    the gene's exons in base pairs (transcripts share exons, so a plain sum would count shared
+    bases twice); biotype: gene_type (Ensembl GTFs: gene_biotype).
+    """
+    skip, _ = _header(path, "#")
+    genes, exons = [], []
+    with _reading(path):
+        reader = pd.read_csv(
+            path,
+            sep="\t",
+            header=None,
+            names=GTF_COLUMNS,
+            usecols=["chrom", "feature", "start", "end", "attrs"],
+            skiprows=skip,
+            dtype={"chrom": str, "feature": str, "start": np.int64, "end": np.int64, "attrs": str},
+            quoting=csv.QUOTE_NONE,
+            compression=io.compression(path),
+            chunksize=chunksize,
+        )
+        with reader:
+            for chunk in reader:
+                chunk = chunk[chunk["feature"].isin(["gene", "exon"])]
+                chunk = chunk.assign(gene=_attribute(chunk, "gene_id", path, skip))
+                is_gene = chunk["feature"] == "gene"
+                rows = chunk[is_gene]
+                genes.append(
+                    pd.DataFrame(
+                        {
+                            "gene": rows["gene"],
+                            "symbol": _attribute(rows, "gene_name", path, skip),
+                            "chrom": rows["chrom"],
+                            "start": rows["start"],
+                            "biotype": _attribute(rows, "gene_type|gene_biotype", path, skip),
+                        }
+                    )
+                )
+                exons.append(chunk.loc[~is_gene, ["gene", "start", "end"]])
+    genes = pd.concat(genes, ignore_index=True)
+    lengths = _exon_union_length(pd.concat(exons, ignore_index=True))
+    no_exon = genes["gene"][~genes["gene"].isin(lengths.index)]
+    if len(no_exon):
+        raise InputError(
+            f"{path}: gene '{no_exon.iloc[0]}' has no exon lines ({len(no_exon)} such genes), so "
+            "its length is unknown. Use the full GENCODE annotation GTF, not a genes-only file."
+        )
+    genes.insert(4, "length", genes["gene"].map(lengths).astype(np.int64))
+    genes["gene"] = data.strip_version(genes["gene"].tolist())
+    if genes["gene"].duplicated().any():
+        dup = genes["gene"][genes["gene"].duplicated()].iloc[0]
+        raise InputError(f"{path}: gene '{dup}' appears twice (versions stripped): {REDOWNLOAD}.")
+    return genes
+
+
+def _attribute(rows: pd.DataFrame, key: str, path, skip: int) -> pd.Series:
+    """One attribute (`key "value";`, `key` a name or names joined by |) of GTF rows; every row
+    must have it."""
+    values = rows["attrs"].str.extract(f'(?:^|; ?)(?:{key}) "([^"]*)"', expand=False)
+    if values.isna().any():
+        line = skip + 1 + values.index[values.isna()][0]
+        name = " or ".join(key.split("|"))
+        raise InputError(
+            f"{path}: line {line}: no {name} attribute in column 9. This is not a GENCODE GTF: "
+            f"{REDOWNLOAD}."
+        )
+    return values
+
+
+def _exon_union_length(exons: pd.DataFrame) -> pd.Series:
+    """Base pairs covered by each gene's exons (columns gene, start, end; 1-based, inclusive)."""
+    ex = exons.sort_values(["gene", "start"], kind="stable").reset_index(drop=True)
+    reach = ex.groupby("gene", sort=False)["end"].cummax()
+    before = reach.groupby(ex["gene"], sort=False).shift()
+    block = (before.isna() | (ex["start"] > before)).cumsum()  # a new block starts past the reach
+    spans = ex.groupby(block).agg(
+        gene=("gene", "first"), start=("start", "min"), end=("end", "max")
+    )
+    return (spans["end"] - spans["start"] + 1).groupby(spans["gene"]).sum()
+
+
+def read_xena_matrix(
+    path: str | os.PathLike, keep_genes=None, keep_samples=None, chunksize: int = CHUNK_ROWS
+) -> pd.DataFrame:
+    """UCSC Xena's gene matrix (header `sample`, then sample ids; one row per gene) as float32
+    genes x samples, values as in the file. Only `keep_genes` / `keep_samples` (those the file
+    has) are kept; None keeps all."""
+    _, columns = _header(path)
+    if columns[0] != "sample":
+        raise InputError(
+            f"{path}: line 1 starts with '{columns[0][:40]}', not 'sample': this is not a UCSC "
+            f"Xena gene matrix (TcgaTargetGtex_rsem_gene_tpm): {REDOWNLOAD}."
+        )
+    samples = _wanted(columns[1:], keep_samples)
+    frame, _ = _read_gene_rows(
+        path, skiprows=0, columns=columns, samples=samples, keep_genes=keep_genes,
+        dtype=np.float32, chunksize=chunksize,
+    )  # fmt: skip
+    return frame
+
+
+def read_gct(
+    path: str | os.PathLike, keep_genes=None, keep_samples=None, chunksize: int = CHUNK_ROWS
+) -> pd.DataFrame:
+    """A GCT 1.2 matrix (GTEx portal TPM) as float32 genes x samples; Description is dropped.
+
+    Line 1 `#1.2`, line 2 `<genes>\\t<samples>`, line 3 `Name\\tDescription\\t<samples>`; the
+    counts of line 2 are checked against the file. Only `keep_genes` / `keep_samples` (those the
+    file has) are kept; None keeps all.
+    """
+    with _reading(path), _open_text(path) as f:
+        version, counts, header = (f.readline().rstrip("\r\n") for _ in range(3))
+    if version != "#1.2":
+        raise InputError(
+            f"{path}: line 1 is '{version[:20]}', not '#1.2': this is not a GCT 1.2 file: "
+            f"{REDOWNLOAD}."
+        )
+    if not re.fullmatch(r"\d+\t\d+", counts):
+        raise InputError(
+            f"{path}: line 2 is '{counts[:40]}', not '<number of genes><TAB><number of samples>' "
+            f"as GCT 1.2 has: {REDOWNLOAD}."
+        )
+    n_genes, n_samples = (int(n) for n in counts.split("\t"))
+    columns = header.split("\t")
+    if columns[:2] != ["Name", "Description"]:
+        raise InputError(
+            f"{path}: line 3 starts with {columns[:2]}, not ['Name', 'Description'] as GCT 1.2 "
+            f"has: {REDOWNLOAD}."
+        )
+    if len(columns) - 2 != n_samples:
+        raise InputError(
+            f"{path}: line 2 declares {n_samples} samples but the header (line 3) has "
+            f"{len(columns) - 2}. The file is truncated or altered: {REDOWNLOAD}."
+        )
+    frame, rows = _read_gene_rows(
+        path, skiprows=2, columns=columns, samples=_wanted(columns[2:], keep_samples),
+        keep_genes=keep_genes, dtype=np.float32, chunksize=chunksize,
+    )  # fmt: skip
+    if rows != n_genes:
+        raise InputError(
+            f"{path}: line 2 declares {n_genes} genes but the file has {rows} gene rows. The "
+            f"file is truncated or altered: {REDOWNLOAD}."
+        )
+    return frame
+
+
+def read_gtex_attributes(path: str | os.PathLike) -> pd.DataFrame:
+    """GTEx's sample attributes (SampleAttributesDS): SAMPID, SMTS, SMTSD, SMAFRZE and the rest."""
+    return _read_tsv(path, GTEX_ATTRIBUTES, "GTEx's sample attributes (SampleAttributesDS)")
+
+
+def read_xena_phenotype(path: str | os.PathLike) -> pd.DataFrame:
+    """UCSC Xena's TcgaTargetGTEX_phenotype: sample, detailed_category, _study, ..."""
+    return _read_tsv(path, XENA_PHENOTYPE, "UCSC Xena's TcgaTargetGTEX_phenotype table")
+
+
+def read_recount3_metadata(path: str | os.PathLike) -> pd.DataFrame:
+    """A recount3 TCGA project's metadata (tcga.tcga.<PROJECT>.MD.gz); barcodes are checked."""
+    frame = _read_tsv(
+        path,
+        ["rail_id", RECOUNT3_BARCODE, RECOUNT3_PROJECT],
+        "recount3's TCGA metadata (tcga.tcga.<PROJECT>.MD.gz)",
+    )
+    _check_barcodes(frame[RECOUNT3_BARCODE], path, RECOUNT3_BARCODE)
+    return frame
+
+
+def read_recount3_sums(
+    path: str | os.PathLike, keep_genes=None, keep_samples=None, chunksize: int = CHUNK_ROWS
+) -> pd.DataFrame:
+    """recount3 gene sums (tcga.gene_sums.<PROJECT>.G026.gz) as float64 genes x rail_id.
+
+    Values are base-pair coverage sums; columns are the rail ids (strings) of the header.
+    """
+    skip, columns = _header(path, "##")
+    if columns[0] != "gene_id":
+        raise InputError(
+            f"{path}: line {skip + 1} starts with '{columns[0][:40]}', not 'gene_id': this is "
+            f"not a recount3 gene sums file: {REDOWNLOAD}."
+        )
+    frame, _ = _read_gene_rows(
+        path, skiprows=skip, columns=columns, samples=_wanted(columns[1:], keep_samples),
+        keep_genes=keep_genes, dtype=np.float64, chunksize=chunksize,
+    )  # fmt: skip
+    return frame
+
+
+def tpm_from_coverage(sums: pd.DataFrame, lengths: pd.Series) -> pd.DataFrame:
+    """TPM (genes x samples) from base-pair coverage sums and gene lengths in base pairs.
+
+    rate = sum / length, TPM = rate / sum(rate) x 1e6 over all genes given: a coverage sum is
+    reads x read length, so the read length cancels. Genes without a length are left out.
+    """
+    known = sums.index.isin(lengths.index)
+    if not known.all():
+        log.warning(
+            "%d genes of the coverage sums have no length in the annotation and are left out, "
+            "e.g. %s",
+            int((~known).sum()),
+            list(sums.index[~known][:5]),
+        )
+    sums = sums[known]
+    tpm = data.tpm_from_counts(sums.to_numpy().T, lengths.reindex(sums.index).to_numpy())
+    return pd.DataFrame(tpm.T, index=sums.index, columns=sums.columns)
+
+
+# --- TCGA barcodes ---------------------------------------------------------------------------
+
+
+def parse_tcga_barcode(barcode: str) -> dict[str, str | None]:
+    """The fields of a TCGA sample or aliquot barcode, e.g. TCGA-BC-A10Q-01A-11R-A131-07.
+
+    sample (TCGA-BC-A10Q-01, 15 characters), participant (TCGA-BC-A10Q), sample_type (01), vial
+    (A), portion (11), analyte (R), plate (A131), centre (07); fields a shorter barcode lacks are
+    None.
+    """
+    match = TCGA_BARCODE.fullmatch(str(barcode))
+    if match is None:
+        raise InputError(
+            f"'{barcode}' is not a TCGA sample or aliquot barcode (like TCGA-02-0047-01 or "
+            "TCGA-BC-A10Q-01A-11R-A131-07): fix or remove it."
+        )
+    fields = match.groupdict()
+    return {"sample": f"{fields['participant']}-{fields['sample_type']}", **fields}
+
+
+def _check_barcodes(barcodes: pd.Series, path, column: str) -> None:
+    """Parse every barcode; the first bad one is reported with its file line and column."""
+    for index, barcode in barcodes.items():
+        try:
+            parse_tcga_barcode(barcode)
+        except InputError as e:
+            raise InputError(f"{path}: line {index + 2}, column '{column}': {e}") from e
+
+
+def _primary_types(project: str) -> tuple[str, ...]:
+    """The sample type codes of a TCGA project's primary tumours."""
+    return (PRIMARY_BLOOD_CANCER,) if project == "LAML" else (PRIMARY_TUMOUR,)
+
+
+def select_tcga_aliquots(barcodes: pd.Series, project: str) -> pd.Series:
+    """One project's primary-tumour aliquots, one per sample.
+
+    `barcodes`: aliquot (or 15-character sample) barcodes. Returns the kept entries as their
+    15-character sample barcodes, indexed like `barcodes`, in barcode order; of a sample's
+    aliquots the one whose barcode sorts first is kept.
+    """
+    parsed = pd.DataFrame.from_records(
+        [parse_tcga_barcode(b) for b in barcodes], columns=BARCODE_FIELDS, index=barcodes.index
+    )
+    parsed["barcode"] = barcodes
+    primary = parsed[parsed["sample_type"].isin(_primary_types(project))]
+    kept = primary.sort_values("barcode", kind="stable").drop_duplicates("sample")
+    log.info(
+        "TCGA %s: %d of %d aliquots kept (primary tumour, type %s; one per sample)",
+        project,
+        len(kept),
+        len(barcodes),
+        "/".join(_primary_types(project)),
+    )
+    return kept["sample"]
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def _class_name(prefix: str, name: str) -> str:
+    """`<prefix>_<name>` with every run of non-alphanumeric characters as one underscore."""
+    return f"{prefix}_" + re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
+
+
+def _tissue_word(name: str) -> str:
+    """A tissue as a lowercase word: `Adipose Tissue` -> `adipose_tissue`."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _read_projects(path: str | os.PathLike = PROJECTS) -> pd.DataFrame:
+    """The TCGA project table: code, name (UCSC Xena's disease name), tissue."""
+    return _read_tsv(
+        path, ["code", "name", "tissue"], "the TCGA project table (code, name, tissue)"
+    )
+
+
+# --- building a cohort -----------------------------------------------------------------------
+
+
+def _toil_sheet(pheno: pd.DataFrame, projects: pd.DataFrame, path) -> pd.DataFrame:
+    """GTEx samples and TCGA primary tumours of the Xena phenotype; TARGET and others dropped."""
+    study = pheno["_study"]
+    others = _counts(study[~study.isin(["GTEX", "TCGA"])])
+    if others:
+        log.info("%s: samples of other studies left out: %s", path, others)
+    gtex = pheno[study == "GTEX"]
+    normal = pd.DataFrame(
+        {
+            "sample": gtex["sample"],
+            "class": [_class_name("GTEx", c) for c in gtex["detailed_category"]],
+            "tissue": gtex["_primary_site"].map(_tissue_word),
+            "status": "normal",
+            "study": "GTEx",
+            "project": "",
+        }
+    )
+    tcga = pheno[study == "TCGA"]
+    _check_barcodes(tcga["sample"], path, "sample")
+    code_of = dict(zip(projects["name"].str.lower(), projects["code"], strict=True))
+    codes = tcga["detailed_category"].str.lower().map(code_of)
+    codes = codes.fillna(tcga["primary disease or tissue"].str.lower().map(code_of))
+    unknown = _counts(tcga["detailed_category"][codes.isna()])
+    if unknown:
+        log.warning(
+            "%s: %d TCGA disease name(s) not in the project table, their classes are named "
+            "after them: %s. Add them to resources/tcga_projects.tsv to use project codes.",
+            path,
+            len(unknown),
+            unknown,
+        )
+    names = tcga["detailed_category"].map(lambda n: _class_name("TCGA", n))
+    tissue_of = dict(zip(projects["code"], projects["tissue"], strict=True))
+    cancer = pd.DataFrame(
+        {
+            "sample": tcga["sample"],
+            "class": ("TCGA_" + codes).fillna(names),
+            "tissue": codes.map(tissue_of).fillna(tcga["_primary_site"].map(_tissue_word)),
+            "status": "cancer",
+            "study": "TCGA",
+            "project": codes.fillna(""),
+        }
+    )
+    kept = [
+        select_tcga_aliquots(rows["sample"], cls.removeprefix("TCGA_")).index
+        for cls, rows in cancer.groupby("class")
+    ]
+    cancer = cancer.loc[sorted(i for index in kept for i in index)]
+    sheet = pd.concat([normal, cancer])
+    for source in XENA_PHENOTYPE[1:5]:
+        sheet[source.strip("_").replace(" ", "_")] = pheno[source]  # aligned on the file's rows
+    return sheet.reset_index(drop=True)
+
+
+def _gtex_sheet(attributes: pd.DataFrame, path) -> pd.DataFrame:
+    """GTEx samples of the RNA-seq release."""
+    released = attributes[attributes["SMAFRZE"] == "RNASEQ"]
+    log.info(
+        "%s: %d of %d samples in the RNA-seq release (SMAFRZE == RNASEQ)",
+        path,
+        len(released),
+        len(attributes),
+    )
+    return pd.DataFrame(
+        {
+            "sample": released["SAMPID"],
+            "class": [_class_name("GTEx", t) for t in released["SMTSD"]],
+            "tissue": released["SMTS"].map(_tissue_word),
+            "status": "normal",
+            "study": "GTEx",
+            "project": "",
+            "smts": released["SMTS"],
+            "smtsd": released["SMTSD"],
+        }
+    )
+
+
+def _recount3_sheet(metadata: pd.DataFrame, project: str, tissue: str, path) -> pd.DataFrame:
+    """One TCGA project's primary tumours, one aliquot each, from its recount3 metadata."""
+    wrong = metadata[RECOUNT3_PROJECT] != f"TCGA-{project}"
+    if wrong.any():
+        index = wrong.idxmax()
+        raise InputError(
+            f"{path}: line {index + 2}, column '{RECOUNT3_PROJECT}': "
+            f"'{metadata[RECOUNT3_PROJECT][index]}', but this file is configured as "
+            f"TCGA-{project}. "
+            f"Fix the project's metadata URL and {REDOWNLOAD}."
+        )
+    kept = select_tcga_aliquots(metadata[RECOUNT3_BARCODE], project)
+    return pd.DataFrame(
+        {
+            "sample": kept,
+            "class": f"TCGA_{project}",
+            "tissue": tissue,
+            "status": "cancer",
+            "study": "TCGA",
+            "project": project,
+            "barcode": metadata[RECOUNT3_BARCODE],
+            "rail_id": metadata["rail_id"],
+        },
+        index=kept.index,
+    )
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    """How often each value occurs, by value, for a log line."""
+    return {name: int(n) for name, n in values.value_counts().sort_index().items()}
+
+
+def _drop_small_classes(sheet: pd.DataFrame, min_class_size: int) -> pd.DataFrame:
+    sizes = _counts(sheet["class"])
+    small = {name: n for name, n in sizes.items() if n < min_class_size}
+    if small:
+        log.warning(
+            "%d class(es) with fewer than %d samples (data.min_class_size) left out: %s",
+            len(small),
+            min_class_size,
+            small,
+        )
+    return sheet[~sheet["class"].isin(list(small))]
+
+
+def _write_cohort(
+    sheet: pd.DataFrame,
+    matrices: list[pd.DataFrame],
+    genes: pd.DataFrame,
+    min_class_size: int,
+    out_expression,
+    out_samples,
+    out_genes,
+) -> None:
+    """Keep the sheet's samples found in a matrix (genes x samples), drop small classes, keep the
+    genes every matrix has, and write the expression, sample sheet and annotation files."""
+    found = sheet["sample"].isin(set().union(*(m.columns for m in matrices)))
+    if not found.all():
+        log.warning(
+            "%d annotated samples are missing from the expression file(s) and left out, e.g. %s",
+            int((~found).sum()),
+            sheet["sample"][~found].tolist()[:5],
+        )
+    sheet = _drop_small_classes(sheet[found], min_class_size)
+    if sheet.empty:
+        raise InputError(
+            f"no sample is left: none of the annotated samples is in the expression file(s), or "
+            f"every class has fewer than {min_class_size} (data.min_class_size)."
+        )
+    shared = genes["gene"].isin(set.intersection(*(set(m.index) for m in matrices)))
+    if not shared.any():
+        raise InputError(
+            "no protein-coding gene of the annotation GTF is in the expression file(s): check "
+            "that both come from the same GENCODE release."
+        )
+    if not shared.all():
+        log.warning(
+            "%d protein-coding genes are missing from the expression file(s) and left out, e.g. %s",
+            int((~shared).sum()),
+            genes["gene"][~shared].tolist()[:5],
+        )
+    genes = genes[shared].reset_index(drop=True)
+    wanted = set(sheet["sample"])
+    columns = [[c for c in m.columns if c in wanted] for m in matrices]
+    samples = [c for cols in columns for c in cols]
+    values = np.empty((len(samples), len(genes)), dtype=np.float32)
+    row = 0
+    for matrix, cols in zip(matrices, columns, strict=True):
+        values[row : row + len(cols)] = matrix.loc[genes["gene"], cols].to_numpy(np.float32).T
+        row += len(cols)
+    sheet = sheet.set_index("sample").loc[samples].reset_index()
+    io.write_expression(samples, genes["gene"].tolist(), values, out_expression)
+    with io.atomic_path(out_samples) as tmp:
+        sheet.to_csv(tmp, sep="\t", index=False)
+    io.write_table(genes, out_genes)
+    log.info(
+        "wrote %d samples x %d genes in %d classes",
+        len(samples),
+        len(genes),
+        sheet["class"].nunique(),
+    )
+
+
+def _protein_coding(genes: pd.DataFrame) -> pd.DataFrame:
+    """Protein-coding genes, without the chrY copies of pseudo-autosomal genes."""
+    keep = (genes["biotype"] == "protein_coding") & ~genes["gene"].str.contains(PAR_Y)
+    return genes[keep].reset_index(drop=True)
+
+
+def build_toil(
+    *,
+    expression,
+    phenotype,
+    gtf,
+    out_expression,
+    out_samples,
+    out_genes,
+    min_class_size: int,
+    projects=PROJECTS,
+    chunksize: int = CHUNK_ROWS,
+) -> None:
+    """A GTEx + TCGA cohort from UCSC Xena's TcgaTargetGtex table (gene TPM, phenotype, GTF).
+
+    Values stay log2(TPM + 0.001) as in the file; declare that scale to the data stage.
+    """
+    genes = _protein_coding(read_gtf_genes(gtf))
+    sheet = _toil_sheet(read_xena_phenotype(phenotype), _read_projects(projects), phenotype)
+    matrix = read_xena_matrix(expression, set(genes["gene"]), sheet["sample"], chunksize)
+    _write_cohort(sheet, [matrix], genes, min_class_size, out_expression, out_samples, out_genes)
+
+
+def build_portal(
+    *,
+    gtex_tpm,
+    gtex_attributes,
+    tcga_sums: dict,
+    tcga_metadata: dict,
+    gtf,
+    out_expression,
+    out_samples,
+    out_genes,
+    min_class_size: int,
+    projects=PROJECTS,
+    chunksize: int = CHUNK_ROWS,
+) -> None:
+    """A GTEx + TCGA cohort in TPM from the GTEx portal (v8 TPM GCT, sample attributes) and
+    recount3 (per TCGA project: gene sums, metadata; `tcga_sums` and `tcga_metadata` map project
+    codes such as LIHC to files). TCGA TPM is computed over every gene with a GTF length."""
+    annotation = read_gtf_genes(gtf)
+    genes = _protein_coding(annotation)
+    coding = set(genes["gene"])
+    lengths = annotation.set_index("gene")["length"]
+    tissue_of = dict(_read_projects(projects)[["code", "tissue"]].itertuples(index=False))
+    gtex = _gtex_sheet(read_gtex_attributes(gtex_attributes), gtex_attributes)
+    sheets, matrices = [gtex], [read_gct(gtex_tpm, coding, gtex["sample"], chunksize)]
+    for project, sums_path in tcga_sums.items():
+        if project not in tissue_of:
+            log.warning("TCGA project %s is not in %s: its tissue is its code", project, projects)
+        meta_path = tcga_metadata[project]
+        tissue = tissue_of.get(project, project.lower())
+        sheet = _recount3_sheet(read_recount3_metadata(meta_path), project, tissue, meta_path)
+        sums = read_recount3_sums(sums_path, keep_samples=sheet["rail_id"], chunksize=chunksize)
+        tpm = tpm_from_coverage(sums, lengths)
+        sample_of = dict(zip(sheet["rail_id"], sheet["sample"], strict=True))
+        matrices.append(tpm[tpm.index.isin(coding)].rename(columns=sample_of))
+        sheets.append(sheet)
+    sheet = pd.concat(sheets, ignore_index=True)
+    _write_cohort(sheet, matrices, genes, min_class_size, out_expression, out_samples, out_genes)
