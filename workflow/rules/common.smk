@@ -158,10 +158,14 @@ def attribution_files(arch, settings):
     )
 
 
-def explain_job(arch, wildcards, models):
-    """What txai.scale needs to size one explain job."""
-    setting = SETTINGS[wildcards.setting][arch]
-    return {"arch": arch, "explainer": wildcards.explainer, "setting": setting, "models": models}
+def explain_resource(size, arch, models, settings):
+    """The largest mem or runtime among one explain rule's jobs (every explainer and setting):
+    a SLURM array gives every task its first task's resources, so a rule's jobs ask alike."""
+    return max(
+        size("explain", arch=arch, explainer=explainer, setting=SETTINGS[name][arch], models=models)
+        for explainer in EXPLAINERS[arch]
+        for name in settings
+    )
 
 
 def explain_batches(arch):

@@ -35,12 +35,8 @@ for _arch in ARCHS:
             threads: config["train"]["threads"]
             resources:
                 gpu=1,
-                mem_mb=lambda wildcards, arch=_arch, models=_models: mem(
-                    "explain", **explain_job(arch, wildcards, models)
-                ),
-                runtime=lambda wildcards, arch=_arch, models=_models: runtime(
-                    "explain", **explain_job(arch, wildcards, models)
-                ),
+                mem_mb=explain_resource(mem, _arch, _models, _settings),
+                runtime=explain_resource(runtime, _arch, _models, _settings),
             conda:
                 "../../envs/torch.yaml"
             script:
