@@ -169,3 +169,12 @@ def test_parameters_agree_with_the_model(paper, arch):
         for p in m.parameters()
     )
     assert scale.parameters(config, arch) == sum(p.numel() for p in model.parameters()) - batchnorm
+
+
+def test_jobs_of_a_rule_ask_alike(paper_dry_run):
+    """A SLURM array gives every task its first task's resources: each rule asks for one size."""
+    asks = {}
+    for rule, line in jobs(paper_dry_run):
+        ask = re.findall(r"(gpu|mem_mb|runtime)=(\d+)", line)
+        assert asks.setdefault(rule, ask) == ask, f"{rule}: {asks[rule]} and {ask}"
+    assert len(asks) > 30

@@ -90,7 +90,8 @@ def mem(stage, **job):
 
 
 def runtime(stage, **job):
-    """A rule's runtime in minutes from the config (txai.scale)."""
+    """A rule's runtime in minutes from the config (txai.scale). Every job of a rule asks for
+    the same (the largest), as a SLURM array gives all its tasks the first task's resources."""
     return scale.runtime_min(config, stage, **job)
 
 

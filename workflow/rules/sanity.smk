@@ -28,8 +28,8 @@ rule sanity_arch:
     threads: config["train"]["threads"]
     resources:
         gpu=1,
-        mem_mb=lambda wildcards: mem("sanity", arch=wildcards.arch),
-        runtime=lambda wildcards: runtime("sanity", arch=wildcards.arch),
+        mem_mb=max(mem("sanity", arch=arch) for arch in ARCHS),
+        runtime=max(runtime("sanity", arch=arch) for arch in ARCHS),
     conda:
         "../../envs/torch.yaml"
     script:

@@ -21,7 +21,7 @@ rule train:
     resources:
         gpu=1,
         mem_mb=mem("train"),
-        runtime=lambda wildcards: runtime("train", arch=wildcards.arch),
+        runtime=max(runtime("train", arch=arch) for arch in ARCHS),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -50,7 +50,7 @@ rule crossval:
     resources:
         gpu=1,
         mem_mb=mem("train"),
-        runtime=lambda wildcards: runtime("crossval", arch=wildcards.arch),
+        runtime=max(runtime("crossval", arch=arch) for arch in ARCHS),
     conda:
         "../../envs/torch.yaml"
     script:
