@@ -212,6 +212,7 @@ def final_outputs():
         *expand("results/figures/{fig}.{ext}", fig=BIO_FIGURES, ext=("png", "pdf")),
         "results/sanity/sanity.parquet",
         *expand("results/figures/sanity.{ext}", ext=("png", "pdf")),
+        *expand("results/report/scorecard.{ext}", ext=("parquet", "png", "pdf")),
     ]
 
 
