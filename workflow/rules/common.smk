@@ -213,6 +213,8 @@ def final_outputs():
         "results/sanity/sanity.parquet",
         *expand("results/figures/sanity.{ext}", ext=("png", "pdf")),
         *expand("results/report/scorecard.{ext}", ext=("parquet", "png", "pdf")),
+        *expand("results/report/{name}", name=("models.tsv", "crossval.tsv", "sanity.tsv")),
+        "results/report/config.yaml",
     ]
 
 

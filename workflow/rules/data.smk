@@ -72,7 +72,9 @@ rule provenance:
     input:
         unpack(cohort_files),
     output:
-        "results/provenance.json",
+        report(
+            "results/provenance.json", caption="../report/provenance.rst", category="Run"
+        ),
     log:
         "logs/provenance.log",
     params:

@@ -27,3 +27,44 @@ rule scorecard:
         "../../envs/figures.yaml"
     script:
         "../scripts/scorecard.py"
+
+
+# What the HTML report quotes besides the figures: model accuracy, cross-validation per class,
+# the sanity verdicts and the run's config (snakemake --report results/report.html).
+rule report_tables:
+    input:
+        metrics=expand("results/models/{arch}/metrics.parquet", arch=ARCHS),
+        crossval=expand("results/models/{arch}/crossval.parquet", arch=ARCHS),
+        sanity="results/sanity/sanity.parquet",
+    output:
+        models=report(
+            "results/report/models.tsv",
+            caption="../report/models.rst",
+            category="Models",
+        ),
+        crossval=report(
+            "results/report/crossval.tsv",
+            caption="../report/crossval.rst",
+            category="Models",
+        ),
+        sanity=report(
+            "results/report/sanity.tsv",
+            caption="../report/sanity_table.rst",
+            category="Sanity checks",
+        ),
+        config=report(
+            "results/report/config.yaml",
+            caption="../report/config.rst",
+            category="Run",
+        ),
+    log:
+        "logs/report/tables.log",
+    params:
+        config=config,
+    resources:
+        mem_mb=mem("tables"),
+        runtime=runtime("tables"),
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/report_tables.py"
