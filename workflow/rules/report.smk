@@ -68,3 +68,15 @@ rule report_tables:
         "../../envs/data.yaml"
     script:
         "../scripts/report_tables.py"
+
+
+# `snakemake top_genes`: stop once the top-gene tables are written (training, attribution,
+# aggregation, the annotation and tests they are flagged with), before the analyses and figures.
+rule top_genes:
+    input:
+        [
+            f"results/tables/top_genes_{arch}_{explainer}_{setting}.tsv"
+            for arch in ARCHS
+            for explainer in EXPLAINERS[arch]
+            for setting in config["explain"]["settings"]
+        ],
