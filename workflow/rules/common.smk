@@ -23,7 +23,7 @@ if COHORT["source"] == "files":
     read_sample_sheet(COHORT["files"]["samples"], SCHEMAS / "samples.schema.yaml")
 
 
-SOURCE_OUT = {  # a downloaded cohort, as the build_cohort rule writes it
+SOURCE_OUT = {  # a downloaded cohort, as build_cohort writes it: read once, by prepare_data
     "expression": "results/source/expression.parquet",
     "samples": "results/source/samples.tsv",
     "genes": "results/source/genes.parquet",

@@ -95,7 +95,7 @@ rule build_cohort:
         **{name: path for name, (path, _) in source_files().items()},
         projects=REPO / "resources" / "tcga_projects.tsv",
     output:
-        **SOURCE_OUT,
+        **{name: temp(path) for name, path in SOURCE_OUT.items()},
     log:
         "logs/data/build_cohort.log",
     params:

@@ -15,11 +15,14 @@ for _arch in ARCHS:
                 models=expand("results/models/{arch}/{model}/model.pt", arch=_arch, model=_models),
                 references=lambda wildcards, arch=_arch: reference_inputs(arch, wildcards),
             output:
-                expand(
-                    "results/attributions/{arch}/{{explainer}}/{{setting}}/{model}.parquet",
-                    arch=_arch,
-                    model=_models,
-                ),
+                [
+                    temp(path) if _batch == "curves" else path  # read once, by simulate
+                    for path in expand(
+                        "results/attributions/{arch}/{{explainer}}/{{setting}}/{model}.parquet",
+                        arch=_arch,
+                        model=_models,
+                    )
+                ],
             log:
                 f"logs/explain/{_arch}/{{explainer}}/{{setting}}/{_batch}.log",
             benchmark:
