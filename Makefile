@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint dry-run bench clean
+.PHONY: run test lint dry-run bench gallery clean install-profile
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -29,6 +30,28 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/attribution.py
+
+GALLERY := $(addprefix results/figures/,fig1.png fig2.png fig3.png fig4.png fig5.png) \
+	results/report/scorecard.png
+
+gallery: $(STAMP)  # the README's small copies of the demo's figures, after make run
+	$(BIN)/python -m txai.gallery $(GALLERY) docs/gallery
+
+# profiles/slurm as `snakemake --profile slurm`, in the user config folder Snakemake searches
+# ($XDG_CONFIG_HOME/snakemake when that is an absolute path, else ~/.config/snakemake).
+# A profile already there is left as it is.
+install-profile:
+	@base="$${XDG_CONFIG_HOME:-}"; case "$$base" in /*) ;; *) base="$$HOME/.config" ;; esac; \
+	target="$$base/snakemake/slurm"; \
+	if [ -e "$$target" ]; then \
+	  echo "$$target exists and was left unchanged. Either run with this project's profile:"; \
+	  echo "  snakemake --profile $(CURDIR)/profiles/slurm"; \
+	  echo "or merge its GPU routing and job arrays (set-resources, slurm-array-jobs, jobs,"; \
+	  echo "max-jobs-per-timespan) from $(CURDIR)/profiles/slurm/config.yaml into $$target."; \
+	else \
+	  mkdir -p "$$base/snakemake" && cp -R profiles/slurm "$$target"; \
+	  echo "Installed $$target: edit its partitions and account, then snakemake --profile slurm"; \
+	fi
 
 clean:
 	rm -rf results/* logs .snakemake

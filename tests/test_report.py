@@ -5,7 +5,7 @@ import pandas as pd
 import yaml
 from PIL import Image
 
-from txai import io, report
+from txai import gallery, io, report
 
 
 def sanity_table():
@@ -68,5 +68,5 @@ def test_tables_write_tsv_and_config(tmp_path):
 def test_gallery_shrinks_wide_figures_and_keeps_small_ones(tmp_path):
     Image.fromarray(np.zeros((600, 2400, 3), dtype=np.uint8)).save(tmp_path / "wide.png")
     Image.fromarray(np.zeros((100, 300, 3), dtype=np.uint8)).save(tmp_path / "small.png")
-    written = report.gallery([tmp_path / "wide.png", tmp_path / "small.png"], tmp_path / "g")
+    written = gallery.gallery([tmp_path / "wide.png", tmp_path / "small.png"], tmp_path / "g")
     assert [Image.open(p).size for p in written] == [(900, 225), (300, 100)]

@@ -1,4 +1,4 @@
-"""The tables of the HTML report (`snakemake --report`) and the README's figure gallery.
+"""The tables of the HTML report (`snakemake --report`).
 
 The report shows TSV tables as they are, so the Parquet results it quotes are written here as
 small TSV summaries: model accuracy, cross-validation per class, the sanity verdicts and the
@@ -8,7 +8,6 @@ run's config.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pandas as pd
 import yaml
@@ -19,7 +18,6 @@ log = logging.getLogger(__name__)
 
 MODEL_COLUMNS = ["arch", "model", "test_accuracy", "best_val_loss", "epochs_run", "best_epoch",
                  "lr", "weight_decay", "batch_size", "order", "seed"]  # fmt: skip
-GALLERY_WIDTH_PX = 900
 
 
 def tables(*, metrics: dict, crossval: dict, sanity, config: dict, out: dict) -> None:
@@ -59,31 +57,3 @@ def verdicts(sanity: pd.DataFrame) -> pd.DataFrame:
         on=["arch", "explainer"],
     )
     return table[["arch", "explainer", "rho_all_layers", "rho_permuted_labels", "passes"]].round(4)
-
-
-def gallery(figures: list, folder) -> list[Path]:
-    """Small PNG copies of the figures, at most GALLERY_WIDTH_PX wide, for the README."""
-    from PIL import Image  # matplotlib's own image library
-
-    written = []
-    for path in map(Path, figures):
-        image = Image.open(path)
-        image.thumbnail((GALLERY_WIDTH_PX, GALLERY_WIDTH_PX * 10))
-        target = Path(folder) / path.name
-        with io.atomic_path(target) as tmp:
-            image.save(tmp, format="PNG", optimize=True)
-        written.append(target)
-    return written
-
-
-def main(argv=None) -> None:
-    """python -m txai.report FIGURE.png ... FOLDER: the README gallery."""
-    import sys
-
-    *figures, folder = argv if argv is not None else sys.argv[1:]
-    for path in gallery(figures, folder):
-        print(path)
-
-
-if __name__ == "__main__":
-    main()
