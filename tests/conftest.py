@@ -1,3 +1,4 @@
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,25 @@ def snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_reference(tmp_path_factory) -> Path:
+    """One uninterrupted run of the whole workflow on the tiny config, shared by the session's
+    end-to-end checks and by the reruns compared with it byte for byte."""
+    root = tmp_path_factory.mktemp("tiny")
+    done = snakemake("-s", str(REPO / "Snakefile"), "--cores", "2", "--configfile", str(TINY),
+                     cwd=root)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def result_files(root: Path, patterns=("**/*",)) -> dict[str, str]:
+    """SHA-256 of each file under root/results matching a pattern, by path relative to root."""
+    files = {p for pattern in patterns for p in (root / "results").glob(pattern) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(files)
+    }
 
 
 @pytest.fixture

@@ -69,3 +69,12 @@ def test_provenance_records_hashes_config_and_versions(tmp_path):
     assert record["git"] == {"commit": None, "dirty": None}  # tmp_path is no git repository
     io.write_provenance(config, {"expression": str(data)}, tmp_path, out)
     assert out.read_bytes() == first
+
+
+def test_a_write_removes_what_a_killed_writer_of_the_same_file_left(tmp_path):
+    left = tmp_path / ".top.parquet.k3j_x9.tmp"  # as mkstemp names it; its writer was killed
+    other = tmp_path / ".mean.parquet.q8w2.tmp"  # another output's, perhaps being written now
+    left.write_bytes(b"half")
+    other.write_bytes(b"half")
+    io.write_table(pd.DataFrame({"gene": ["g1"]}), tmp_path / "top.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".mean.parquet.q8w2.tmp", "top.parquet"]

@@ -1,5 +1,7 @@
 """The paper's MLP and CNN (PAPER-DIGEST.md section 2): sizes, grid mapping, module hygiene."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -237,3 +239,27 @@ def test_mlp_forward_is_the_documented_composition():
     expected = torch.clamp(z, min=0) @ m.out.weight.T + m.out.bias
     with torch.no_grad():
         assert torch.allclose(m(x), expected, atol=1e-5)
+
+
+def nondeterministic_on_cuda() -> set[str]:
+    """The torch.nn modules PyTorch documents as having no deterministic CUDA kernel (they raise
+    under torch.use_deterministic_algorithms(True))."""
+    doc = torch.use_deterministic_algorithms.__doc__
+    section = doc[doc.index("normally-nondeterministic operations will throw") :]
+    section = section[: section.index("\n\n", section.index("* "))]
+    return set(re.findall(r"torch\.nn\.(\w+)`", section))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_models_use_no_module_without_a_deterministic_cuda_kernel(arch):
+    listed = nondeterministic_on_cuda()
+    assert {"AdaptiveAvgPool2d", "MaxUnpool2d"} <= listed  # the list was found
+    kwargs = {"side": 16, "channels": (2, 3, 4), "kernels": (3, 3, 3)} if arch == "cnn" else {}
+    used = {type(m).__name__ for m in models.build(arch, 200, 3, **kwargs).modules()}
+    assert used & listed == set()
+
+
+def test_cnn_global_pool_averages_the_whole_map():
+    model = models.CNN(200, 3, side=24, channels=(2, 3, 4), kernels=(3, 3, 3)).eval()
+    h = torch.randn(5, 4, 3, 3)
+    torch.testing.assert_close(model.gap(h).flatten(1), h.mean(dim=(2, 3)))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, TINY
+from conftest import REPO, TINY, result_files
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("TXAI_SLURM_IT") != "1",
@@ -83,13 +83,6 @@ def rule_of(job: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("local")
-    snakemake("-s", str(REPO / "Snakefile"), "--cores", "2", "--configfile", str(TINY), cwd=root)
-    return root
-
-
-@pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory):
     """The tiny config through the profile `make install-profile` installed in a fresh HOME."""
     home = tmp_path_factory.mktemp("home")
@@ -132,14 +125,9 @@ def test_attribution_ran_as_job_arrays(slurm_run):
     assert len({job["ArrayJobId"] for job in explain}) == len(rules) == 4
 
 
-def test_outputs_equal_a_local_run_byte_for_byte(slurm_run, local_run):
-    root = slurm_run[0]
-
-    def outputs(base: Path) -> dict[str, bytes]:
-        files = [*base.glob("results/**/*.parquet"), *base.glob("results/**/*.pt")]
-        return {str(p.relative_to(base)): p.read_bytes() for p in files}
-
-    local, cluster = outputs(local_run), outputs(root)
+def test_outputs_equal_a_local_run_byte_for_byte(slurm_run, tiny_reference):
+    patterns = ("**/*.parquet", "**/*.pt")
+    local, cluster = result_files(tiny_reference, patterns), result_files(slurm_run[0], patterns)
     assert sorted(cluster) == sorted(local)
     assert [name for name in local if cluster[name] != local[name]] == []
 

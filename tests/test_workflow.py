@@ -33,16 +33,9 @@ def test_unknown_explainer_fails_before_any_job(workdir):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """One run of the whole workflow on the tiny config, shared by the checks below."""
-    from conftest import REPO
-
-    root = tmp_path_factory.mktemp("tiny")
-    done = snakemake(
-        "-s", str(REPO / "Snakefile"), "--cores", "2", "--configfile", str(TINY), cwd=root
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return root, yaml.safe_load(TINY.read_text())
+def tiny_run(tiny_reference):
+    """The session's run of the whole workflow on the tiny config, and that config."""
+    return tiny_reference, yaml.safe_load(TINY.read_text())
 
 
 def test_data_contracts(tiny_run):

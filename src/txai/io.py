@@ -1,12 +1,14 @@
 """Reading and writing txai's file contracts (docs/architecture.md).
 
 Every write goes to a temporary file in the destination's folder and is renamed into place, so
-a killed job never leaves a half-written output behind.
+a killed job never leaves a half-written output behind (the temporary file it leaves goes when
+the output is next written).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -38,6 +40,8 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `dest`; rename it to `dest` on success, delete it on error."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"):  # left by a killed writer
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp)

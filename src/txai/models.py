@@ -69,7 +69,9 @@ class CNN(nn.Module):
         self.conv3, self.pool3 = nn.Conv2d(c2, c3, k3, padding="same"), nn.MaxPool2d(2)
         self.bn3, self.relu3 = nn.BatchNorm2d(c3), nn.ReLU()
         self.dropout = nn.Dropout(dropout)
-        self.gap = nn.AdaptiveAvgPool2d(1)
+        # The map is side/8 square after three pools. AvgPool2d over all of it: its CUDA backward
+        # is deterministic, AdaptiveAvgPool2d's is not (README: Determinism).
+        self.gap = nn.AvgPool2d(self.side // 8)
         self.bn4, self.relu4 = nn.BatchNorm1d(c3), nn.ReLU()
         self.out = nn.Linear(c3, n_classes)
 

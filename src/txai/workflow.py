@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 
@@ -29,8 +30,23 @@ def job(snakemake) -> Iterator[None]:
     torch = sys.modules.get("torch")
     if torch is not None:  # one job, its declared threads: no oversubscription, same sums
         torch.set_num_threads(snakemake.threads)
+        deterministic(torch)
     try:
         yield
     except TxaiError as error:
         logging.getLogger("txai").error("%s", error)
         sys.exit(1)
+
+
+def deterministic(torch) -> None:
+    """Ask PyTorch for its deterministic kernels (README: Determinism).
+
+    CPU runs are bit-for-bit repeatable without this; on a GPU, cuDNN's autotuner and cuBLAS's
+    split reductions are not. An operation with no deterministic CUDA kernel warns in the job's
+    log instead of failing. cuBLAS reads its workspace setting when CUDA starts, before any job
+    code touches the GPU.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
