@@ -64,3 +64,40 @@ def write_sheet(folder: Path, genes: list[str]) -> None:
     )
     io.write_table(sheet, folder / "samples.parquet")
     io.write_table(pd.DataFrame({"gene": genes}), folder / "genes.parquet")
+
+
+def user_cohort(root: Path, edit=None):
+    """A small user cohort in the documented formats under `root`: tpm.tsv (TPM, genes x
+    samples, 30 genes), samples.tsv (12 samples each of liverN, liverT, lungN) and user.yaml (the
+    tiny config on it, focus liver; `edit` changes it). Returns the TPM (genes x samples) and
+    the sheet."""
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    r = np.random.default_rng(0)
+    classes = {"liverN": ("liver", "normal"), "liverT": ("liver", "cancer"),
+               "lungN": ("lung", "normal")}  # fmt: skip
+    sheet = pd.DataFrame(
+        [(f"s{c}{i}", c, t, s) for c, (t, s) in classes.items() for i in range(12)],
+        columns=["sample", "class", "tissue", "status"],
+    )
+    tpm = r.gamma(0.5, 200, size=(30, len(sheet)))
+    tpm = tpm / tpm.sum(axis=0) * 1e6
+    matrix = pd.DataFrame(tpm, columns=sheet["sample"])
+    matrix.insert(0, "gene_id", [f"ENSG{i:011d}.3" for i in range(30)])
+    matrix.to_csv(root / "tpm.tsv", sep="\t", index=False)
+    sheet.to_csv(root / "samples.tsv", sep="\t", index=False)
+    config = yaml.safe_load(TINY.read_text())
+    config["cohort"] = {
+        "source": "files",
+        "name": "user cohort",
+        "files": {"expression": "tpm.tsv", "samples": "samples.tsv", "scale": "tpm"},
+        "size": {"samples": len(sheet), "genes": 30, "classes": 3},
+    }
+    config["data"]["min_class_size"] = 10
+    config["focus_tissues"] = ["liver"]
+    if edit:
+        edit(config)
+    (root / "user.yaml").write_text(yaml.safe_dump(config))
+    return tpm, sheet

@@ -75,7 +75,7 @@ class Cohort:
             "genesets": paths.get("genesets"),
             "scale": "tpm",
             "schema": SCHEMA,
-            "focus_tissues": ["liver", "lung"],
+            "focus_tissues": ["liver"],
             "seed": 7,
             "min_class_size": 5,
             **{f"out_{name.split('.')[0]}": out / name for name in OUTPUTS},
@@ -300,7 +300,7 @@ def test_run_tsv_tpm(tmp_path):
 def test_run_without_genesets_tissue_or_status(tmp_path):
     c = make_cohort()
     c.sheet = c.sheet.drop(columns=["tissue", "status"])
-    c.kwargs["focus_tissues"] = ["normal_lung"]  # the tissue defaults to the class
+    c.kwargs["focus_tissues"] = []  # no status: no tissue can be a focus tissue
     kw = run_cohort(c, tmp_path)
     sheet = pd.read_parquet(kw["out_samples"])
     assert (sheet["tissue"] == sheet["class"]).all()
@@ -513,6 +513,15 @@ def focus_absent(c):
     c.kwargs["focus_tissues"] = ["liver", "pancreas"]
 
 
+def focus_without_cancer(c):
+    c.kwargs["focus_tissues"] = ["liver", "lung"]
+
+
+def focus_class_without_status(c):
+    c.sheet = c.sheet.drop(columns=["tissue", "status"])
+    c.kwargs["focus_tissues"] = ["normal_lung"]  # the tissue defaults to the class
+
+
 def coding_without_biotype(c):
     with_annotation(c, biotype=False)
     c.kwargs["protein_coding_only"] = True
@@ -577,6 +586,8 @@ BAD = [
     ("log2_just_below_zero", cell(-0.02, "log2"), [E, GENE, SAMPLE, "-0.02", "pseudocount"]),
     ("log2_of_counts", log2_of_counts, [E, SAMPLE, "1e6", "scale: counts"]),
     ("focus_tissue_absent", focus_absent, [SH, "focus_tissues", "pancreas"]),
+    ("focus_without_cancer", focus_without_cancer, [SH, "'lung'", "['normal']", "focus_tissues"]),
+    ("focus_without_status", focus_class_without_status, [SH, "'normal_lung'", "status []"]),
     ("coding_without_biotype", coding_without_biotype, [AN, "biotype", "protein_coding_only"]),
     ("coding_without_annotation", coding_without_annotation, ["biotype", "cohort.files.genes"]),
     ("unknown_extension", rename_file("expression", "expression.xlsx"), [E, "unknown file type"]),

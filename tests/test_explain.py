@@ -796,7 +796,7 @@ def write_inputs(tmp_path, arch):
             kwargs = {"n_genes": N_GENES, "n_classes": N_CLASSES, "order": order, "side": 8,
                       "channels": (2, 4, 4), "kernels": (3, 3, 3), "dropout": 0.25}  # fmt: skip
         path = tmp_path / "models" / arch / name / "model.pt"
-        train.save_model(net, arch, kwargs, path)
+        train.save_model(net, arch, kwargs, genes, path)
         paths.append(str(path))
     return genes, paths
 

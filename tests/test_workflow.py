@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import TINY, snakemake
+from conftest import TINY, snakemake, user_cohort
 
 
 def test_bare_dry_run_from_the_root_has_jobs(workdir):
@@ -19,17 +19,6 @@ def test_bare_dry_run_from_the_root_has_jobs(workdir):
 def test_lint_is_clean(workdir):
     done = snakemake("--lint", cwd=workdir)
     assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_unknown_explainer_fails_before_any_job(workdir):
-    config = yaml.safe_load(TINY.read_text())
-    config["explain"]["explainers"].append("Occlusion")
-    (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
-    done = snakemake("-n", "--configfile", "bad.yaml", cwd=workdir)
-    assert done.returncode != 0
-    output = done.stdout + done.stderr
-    assert "explain.explainers" in output and "'Occlusion' is not one of" in output
-    assert not (workdir / "results").exists()
 
 
 @pytest.fixture(scope="module")
@@ -96,39 +85,8 @@ def test_provenance_names_inputs_and_config(tiny_run):
     assert record["packages"]["snakemake"].startswith("9.")
 
 
-def _user_cohort(root):
-    """A small user cohort in the documented formats: TPM matrix (genes x samples) + sheet."""
-    r = np.random.default_rng(0)
-    classes = {
-        "liverN": ("liver", "normal"),
-        "liverT": ("liver", "cancer"),
-        "lungN": ("lung", "normal"),
-    }
-    sheet = pd.DataFrame(
-        [(f"s{c}{i}", c, t, s) for c, (t, s) in classes.items() for i in range(12)],
-        columns=["sample", "class", "tissue", "status"],
-    )
-    tpm = r.gamma(0.5, 200, size=(30, len(sheet)))
-    tpm = tpm / tpm.sum(axis=0) * 1e6
-    matrix = pd.DataFrame(tpm, columns=sheet["sample"])
-    matrix.insert(0, "gene_id", [f"ENSG{i:011d}.3" for i in range(30)])
-    matrix.to_csv(root / "tpm.tsv", sep="\t", index=False)
-    sheet.to_csv(root / "samples.tsv", sep="\t", index=False)
-    config = yaml.safe_load(TINY.read_text())
-    config["cohort"] = {
-        "source": "files",
-        "name": "user cohort",
-        "files": {"expression": "tpm.tsv", "samples": "samples.tsv", "scale": "tpm"},
-        "size": {"samples": len(sheet), "genes": 30, "classes": 3},
-    }
-    config["data"]["min_class_size"] = 10
-    config["focus_tissues"] = ["liver"]
-    (root / "user.yaml").write_text(yaml.safe_dump(config))
-    return tpm, sheet
-
-
 def test_user_cohort_through_the_data_stage(workdir):
-    tpm, sheet = _user_cohort(workdir)
+    tpm, sheet = user_cohort(workdir)
     done = snakemake(
         "results/references/specific.parquet", "--cores", "2", "--configfile", "user.yaml",
         cwd=workdir,
@@ -147,7 +105,7 @@ def test_user_cohort_through_the_data_stage(workdir):
 
 
 def test_bad_sample_sheet_stops_before_any_job(workdir):
-    _user_cohort(workdir)
+    user_cohort(workdir)
     sheet = pd.read_csv(workdir / "samples.tsv", sep="\t")
     sheet.loc[4, "status"] = "tumour"
     sheet.to_csv(workdir / "samples.tsv", sep="\t", index=False)

@@ -118,7 +118,7 @@ def read_tf_list(path: str | os.PathLike) -> set[str]:
     if missing:
         raise InputError(
             f"{os.fspath(path)}: missing column(s) {missing}; an AnimalTFDB v3 list has the "
-            f"tab-separated header {' '.join(TF_COLUMNS)}"
+            f"tab-separated header {' '.join(TF_COLUMNS)}."
         )
     values = pd.concat([table["Symbol"], table["Ensembl"]]).dropna().str.strip()
     return set(values[values != ""])
@@ -162,10 +162,16 @@ def gmt_enrichment(
 
 def read_gaf(path: str | os.PathLike, genes) -> dict[str, set[str]]:
     """GO ids per gene symbol from a GAF 2.x file (NOT qualifiers dropped), for `genes` only."""
-    gaf = pd.read_csv(
-        path, sep="\t", header=None, comment="!", usecols=[2, 3, 4], dtype=str, quoting=3,
-        compression=io.compression(path),
-    )  # fmt: skip
+    try:
+        gaf = pd.read_csv(
+            path, sep="\t", header=None, comment="!", usecols=[2, 3, 4], dtype=str, quoting=3,
+            compression=io.compression(path),
+        )  # fmt: skip
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise InputError(
+            f"{path}: cannot be read as a GAF 2.x file ({e}). GAF lines are tab-separated, with "
+            "the gene symbol, qualifier and GO id in columns 3 to 5: check annotate.go_gaf."
+        ) from e
     gaf.columns = ["symbol", "qualifier", "go"]
     keep = ~gaf["qualifier"].fillna("").str.contains("NOT") & gaf["symbol"].isin(set(genes))
     kept = gaf[keep].dropna(subset=["go"])

@@ -33,6 +33,45 @@ def check(config: dict, schema_path) -> None:
         raise InputError(f"{where}: {error.message}. config/README.md explains every key.")
 
 
+def explainers_by_arch(config: dict) -> dict[str, list[str]]:
+    """The explainers run on each architecture: all on the CNN, all but Grad-CAM on the MLP."""
+    run = config["explain"]["explainers"]
+    return {"mlp": [e for e in run if e not in CNN_ONLY], "cnn": list(run)}
+
+
+def check_combinations(config: dict) -> None:
+    """Every combination a figure names must be an explainer the config runs on that
+    architecture, or the run would end with an empty panel."""
+    explainers = explainers_by_arch(config)
+    keys = [("annotate", "representatives"), ("differential", "split_combinations"),
+            ("differential", "shared_combination")]  # fmt: skip
+    for section, key in keys:
+        named = config[section][key]
+        for combination in [named] if isinstance(named, str) else named:
+            arch, explainer = combination.split(" ")
+            arch = arch.split("-")[0]  # MLP-Agg -> MLP
+            if explainer not in explainers[arch.lower()]:
+                raise InputError(
+                    f"config key '{section}.{key}': {combination!r} names {explainer}, which "
+                    f"explain.explainers does not run on the {arch}; name one of "
+                    f"{explainers[arch.lower()]}."
+                )
+
+
+def check_demo_focus(config: dict) -> None:
+    """The demo cohort's focus tissues must be among those it gives a cancer class."""
+    if config["cohort"]["source"] != "demo":
+        return
+    with_cancer = config["cohort"]["demo"]["tissues_with_cancer"]
+    absent = [t for t in config["focus_tissues"] if t not in with_cancer]
+    if absent:
+        raise InputError(
+            f"config key 'focus_tissues': {absent} have no cancer class in the demo cohort; "
+            "focus tissues need normal and cancer samples. Name tissues of "
+            f"cohort.demo.tissues_with_cancer ({with_cancer}), or add them there."
+        )
+
+
 def model_ids(arch_config: dict) -> list[str]:
     """Model names of one architecture: m01..mNN, then s01..sKK for the same-order CNN set."""
     ids = [f"m{i:02d}" for i in range(1, arch_config["models"] + 1)]

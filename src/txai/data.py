@@ -201,10 +201,34 @@ def read_annotation(path) -> pd.DataFrame:
     """A gene annotation: column `gene`, optionally symbol, chrom, start, length, biotype."""
     frame = io.read_user_table(path, dtype={"gene": str})
     if "gene" not in frame.columns:
-        raise InputError(f"{path}: no column 'gene' (found {list(frame.columns)}).")
+        raise InputError(
+            f"{path}: no column 'gene' (found {list(frame.columns)}). Name the column of gene ids "
+            "'gene' (the ids of the expression matrix)."
+        )
     frame["gene"] = strip_version(frame["gene"].tolist())
     _duplicates(frame["gene"].tolist(), path, "gene")
     return frame
+
+
+def check_focus(sheet: pd.DataFrame, focus_tissues: list[str], path) -> None:
+    """Every focus tissue is in the sheet (tissue, else class) with normal and cancer samples."""
+    tissue = sheet["tissue"].fillna(sheet["class"]) if "tissue" in sheet else sheet["class"]
+    absent = [t for t in focus_tissues if t not in set(tissue)]
+    if absent:
+        raise InputError(
+            f"config: focus_tissues {absent} not found in the tissue column of {path} "
+            f"(tissues: {sorted(tissue.unique())}). Fix focus_tissues or the sheet."
+        )
+    status = sheet["status"] if "status" in sheet else pd.Series(None, index=sheet.index)
+    for name in focus_tissues:
+        found = sorted(status[tissue == name].dropna().unique())
+        if not {"normal", "cancer"} <= set(found):
+            raise InputError(
+                f"{path}: focus tissue '{name}' has samples of status {found}, not both normal "
+                "and cancer: specific references, the normal-vs-cancer tests and Figures 4 and 5 "
+                f"need both. Add its missing class to the sheet, or drop '{name}' from "
+                "focus_tissues."
+            )
 
 
 def split(classes: pd.Series, test_fraction: float, seed: int) -> np.ndarray:
@@ -233,13 +257,14 @@ def _match_samples(sheet: pd.DataFrame, samples: list[str], sheet_path, matrix_p
 
 def _class_sizes(sheet: pd.DataFrame, min_class_size: int, path) -> None:
     sizes = sheet["class"].value_counts()
-    small = sizes[sizes < min_class_size]
-    if len(small):
+    small = {name: int(n) for name, n in sizes[sizes < min_class_size].items()}
+    if small:
+        name, n = next(iter(small.items()))
         raise InputError(
-            f"{path}: class '{small.index[0]}' has {small.iloc[0]} sample(s), fewer than "
-            f"data.min_class_size = {min_class_size} ({len(small)} class(es) too small: "
-            f"{dict(small)}). Too few to split into train and test: add samples, remove the "
-            "class from the sheet, or lower data.min_class_size."
+            f"{path}: class '{name}' has {n} sample(s), fewer than data.min_class_size = "
+            f"{min_class_size} ({len(small)} class(es) too small: {small}). Too few to split into "
+            "train and test: add samples, remove the class from the sheet, or lower "
+            "data.min_class_size."
         )
 
 
@@ -265,6 +290,7 @@ def run(
 ) -> None:
     """Validate a cohort and write `data/{expression,samples,genes}.parquet` and gene sets."""
     sheet = read_sample_sheet(samples, schema)
+    check_focus(sheet, focus_tissues, samples)
     sample_ids, gene_ids, values = read_matrix(expression, genes_in)
     _match_samples(sheet, sample_ids, samples, expression)
     log.info("%s: %d samples x %d genes", expression, len(sample_ids), len(gene_ids))
@@ -296,7 +322,9 @@ def run(
         lengths = pd.to_numeric(annotation["length"], errors="coerce").to_numpy()
         if not (lengths > 0).all():
             bad = annotation["gene"][~(lengths > 0)].iloc[0]
-            raise InputError(f"{genes}: gene '{bad}': length must be a positive number (bp).")
+            raise InputError(
+                f"{genes}: gene '{bad}': length must be a positive number (bp). Fix the cell."
+            )
     log2_tpm = to_log2_tpm(values, scale, expression, sample_ids, gene_ids, pseudocount, lengths)
 
     keep = annotated if genes is not None else None
@@ -312,7 +340,11 @@ def run(
         keep = coding if keep is None else keep & coding
     if keep is not None:
         if not keep.any():
-            raise InputError(f"{genes}: no gene of {expression} is kept by the annotation.")
+            raise InputError(
+                f"{genes}: no gene of {expression} is kept by the annotation. Use the matrix's "
+                "gene ids in the annotation's 'gene' column (and, with protein_coding_only, "
+                "biotype protein_coding)."
+            )
         log2_tpm, annotation = log2_tpm[:, keep], annotation[keep].reset_index(drop=True)
         gene_ids = annotation["gene"].tolist()
 
@@ -323,12 +355,6 @@ def run(
     sheet["tissue"] = sheet["tissue"].fillna(sheet["class"])
     if "status" not in sheet.columns:
         sheet["status"] = None
-    absent = [t for t in focus_tissues if t not in set(sheet["tissue"])]
-    if absent:
-        raise InputError(
-            f"config: focus_tissues {absent} not found in the tissue column of {samples} "
-            f"(tissues: {sorted(sheet['tissue'].unique())}). Fix focus_tissues or the sheet."
-        )
     classes = sorted(sheet["class"].unique())
     sheet.insert(2, "class_index", sheet["class"].map({c: i for i, c in enumerate(classes)}))
     sheet.insert(3, "split", split(sheet["class"], test_fraction, seed))

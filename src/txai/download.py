@@ -19,15 +19,17 @@ import urllib.request
 from pathlib import Path
 
 from txai import io
-from txai.io import atomic_path
+from txai.io import TxaiError, atomic_path
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
 
 
-class DownloadError(RuntimeError):
-    """A download failed for good: every attempt failed, or the server refused the request."""
+class DownloadError(TxaiError, RuntimeError):
+    """A download failed for good: every attempt failed, or the server refused the request.
+
+    Its message names the URL, the destination and the cause, so a job ends with it alone."""
 
 
 class _AttemptError(Exception):

@@ -349,7 +349,7 @@ def run(
         frames = {kind: io.read_table(references[kind])}
         pools = sample_pools(frames, kind, sheet["class"].tolist(), genes)
     for path in tqdm(models, desc=f"{arch} {explainer} {setting_name}", unit="model", disable=None):
-        model = load_model(path)
+        model = load_model(path, genes)
         name = Path(path).parent.name
         target = sheet["class_index"].to_numpy().copy()
         if explain_config["target"] == "predicted":

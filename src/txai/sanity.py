@@ -94,7 +94,7 @@ def run(
     spec = {**explain_config["samples"], **setting.get("samples", {})}
     chosen = explain.explained_samples(sheet, spec, explain_config["focus_tissues"], seed)
     target = sheet["class_index"].to_numpy()[chosen]
-    trained = train.load_model(model)
+    trained = train.load_model(model, gene_ids)
     y = sheet["class_index"].to_numpy()
     permuted, accuracy = permuted_model(
         arch, arch_config, common, seed, x, y, (sheet["split"] == "train").to_numpy(),

@@ -304,8 +304,8 @@ def read_gct(
         )
     if not re.fullmatch(r"\d+\t\d+", counts):
         raise InputError(
-            f"{path}: line 2 is '{counts[:40]}', not '<number of genes><TAB><number of samples>' "
-            f"as GCT 1.2 has: {REDOWNLOAD}."
+            f"{path}: line 2 is '{counts[:40]}', not the numbers of genes and of samples separated "
+            f"by a tab, as GCT 1.2 has: {REDOWNLOAD}."
         )
     n_genes, n_samples = (int(n) for n in counts.split("\t"))
     columns = header.split("\t")

@@ -224,13 +224,34 @@ def save_torch(obj, path) -> None:
         tmp.write_bytes(buffer.getvalue())
 
 
-def save_model(model: nn.Module, arch: str, kwargs: dict, path) -> None:
-    """`model.pt`: architecture name, constructor arguments and weights."""
-    save_torch({"arch": arch, "kwargs": kwargs, "state_dict": model.state_dict()}, path)
+def save_model(model: nn.Module, arch: str, kwargs: dict, genes: list[str], path) -> None:
+    """`model.pt`: architecture name, constructor arguments, weights and the canonical gene ids."""
+    saved = {"arch": arch, "kwargs": kwargs, "state_dict": model.state_dict(), "genes": genes}
+    save_torch(saved, path)
 
 
-def load_model(path, map_location="cpu") -> nn.Module:
+def check_genes(trained: list[str] | None, genes: list[str], path) -> None:
+    """A model applies only to data with the genes it was trained on, in the same order."""
+    if trained == genes:
+        return
+    fix = "retrain (delete results/models) or run this cohort in its own working directory."
+    if trained is None:
+        raise io.InputError(f"{path}: the model holds no gene list (an older txai saved it): {fix}")
+    shared = min(len(trained), len(genes))
+    i = next((i for i in range(shared) if trained[i] != genes[i]), shared)
+    model_gene, data_gene = (f"'{n[i]}'" if i < len(n) else "nothing" for n in (trained, genes))
+    raise io.InputError(
+        f"{path}: the model was trained on {len(trained)} genes, the data have {len(genes)}; "
+        f"gene {i + 1} is {model_gene} in the model and {data_gene} in the data. The models come "
+        f"from a run with another gene set: {fix}"
+    )
+
+
+def load_model(path, genes: list[str] | None = None, map_location="cpu") -> nn.Module:
+    """Rebuild a saved model; with `genes` (the data's), refuse one trained on other genes."""
     saved = torch.load(path, map_location=map_location, weights_only=False)
+    if genes is not None:
+        check_genes(saved.get("genes"), list(genes), path)
     model = models.build(saved["arch"], **saved["kwargs"])
     model.load_state_dict(saved["state_dict"])
     return model.eval()
@@ -340,7 +361,7 @@ def run(
             f"{floor} (train.accuracy_floor). Train longer (train.max_epochs), adjust its "
             "hyperparameters, or lower the floor."
         )
-    save_model(net.cpu(), arch, kwargs, out_model)
+    save_model(net.cpu(), arch, kwargs, gene_ids, out_model)
     order = kwargs.get("order", range(len(gene_ids)))
     meta = {
         "arch": arch,

@@ -10,17 +10,28 @@ sys.path.insert(0, str(REPO / "src"))
 SCHEMAS = Path(workflow.current_basedir).parent / "schemas"
 
 from txai import scale, simulate  # noqa: E402
-from txai.config import CNN_ONLY, REFERENCE_BASED, check, model_ids  # noqa: E402
-from txai.data import read_sample_sheet  # noqa: E402
-from txai.io import InputError  # noqa: E402
+from txai.config import (  # noqa: E402
+    REFERENCE_BASED,
+    check,
+    check_combinations,
+    check_demo_focus,
+    explainers_by_arch,
+    model_ids,
+)
+from txai.data import check_focus, read_sample_sheet  # noqa: E402
 
 check(config, SCHEMAS / "config.schema.yaml")  # a short message naming the key
 validate(config, SCHEMAS / "config.schema.yaml")  # fills in the defaults
 
 COHORT = config["cohort"]
+check_demo_focus(config)
 if COHORT["source"] == "files":
-    # A bad sample sheet stops the run before any job starts.
-    read_sample_sheet(COHORT["files"]["samples"], SCHEMAS / "samples.schema.yaml")
+    # A bad sample sheet, or focus tissues it lacks, stops the run before any job starts.
+    check_focus(
+        read_sample_sheet(COHORT["files"]["samples"], SCHEMAS / "samples.schema.yaml"),
+        config["focus_tissues"],
+        COHORT["files"]["samples"],
+    )
 
 
 SOURCE_OUT = {  # a downloaded cohort, as build_cohort writes it: read once, by prepare_data
@@ -99,34 +110,14 @@ TRAIN_COMMON = {k: v for k, v in config["train"].items() if k not in ("mlp", "cn
 
 
 ARCHS = ("mlp", "cnn")
-EXPLAINERS = {
-    arch: [e for e in config["explain"]["explainers"] if arch == "cnn" or e not in CNN_ONLY]
-    for arch in ARCHS
-}
+EXPLAINERS = explainers_by_arch(config)
 EXPLAIN_COMMON = {
     **{k: v for k, v in config["explain"].items() if k not in ("explainers", "settings")},
     "focus_tissues": config["focus_tissues"],
 }
 
 
-def check_combinations():
-    """Every combination a figure names must be an explainer the config runs on that
-    architecture, or the run would end with an empty panel."""
-    keys = [("annotate", "representatives"), ("differential", "split_combinations"),
-            ("differential", "shared_combination")]  # fmt: skip
-    for section, key in keys:
-        named = config[section][key]
-        for combination in [named] if isinstance(named, str) else named:
-            arch, explainer = combination.split(" ")
-            if explainer not in EXPLAINERS[arch.split("-")[0].lower()]:
-                raise InputError(
-                    f"config key '{section}.{key}': {combination!r} names {explainer}, which "
-                    f"explain.explainers does not run on the {arch.split('-')[0]}; name one of "
-                    f"{EXPLAINERS[arch.split('-')[0].lower()]}."
-                )
-
-
-check_combinations()
+check_combinations(config)
 SIMULATE = config["simulate"]
 CURVE_SETTINGS = simulate.settings(SIMULATE)  # the estimate curves' own explain settings
 SETTINGS = {**config["explain"]["settings"], **CURVE_SETTINGS}
