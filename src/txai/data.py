@@ -210,9 +210,14 @@ def read_annotation(path) -> pd.DataFrame:
     return frame
 
 
+def tissues(sheet: pd.DataFrame) -> pd.Series:
+    """Each sample's tissue: the sheet's `tissue`, else its class."""
+    return sheet["tissue"].fillna(sheet["class"]) if "tissue" in sheet else sheet["class"]
+
+
 def check_focus(sheet: pd.DataFrame, focus_tissues: list[str], path) -> None:
     """Every focus tissue is in the sheet (tissue, else class) with normal and cancer samples."""
-    tissue = sheet["tissue"].fillna(sheet["class"]) if "tissue" in sheet else sheet["class"]
+    tissue = tissues(sheet)
     absent = [t for t in focus_tissues if t not in set(tissue)]
     if absent:
         raise InputError(
@@ -350,9 +355,7 @@ def run(
 
     sheet = sheet.set_index("sample").loc[sample_ids].reset_index()
     _class_sizes(sheet, min_class_size, samples)
-    if "tissue" not in sheet.columns:
-        sheet["tissue"] = sheet["class"]
-    sheet["tissue"] = sheet["tissue"].fillna(sheet["class"])
+    sheet["tissue"] = tissues(sheet)
     if "status" not in sheet.columns:
         sheet["status"] = None
     classes = sorted(sheet["class"].unique())
