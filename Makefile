@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint dry-run bench gallery clean install-profile
+.PHONY: run test lint dry-run bench gallery clean install-profile same-bytes
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/attribution.py
+
+BASE ?= HEAD
+same-bytes: $(STAMP)  # a refactor's proof: the same result bytes as at BASE (tests/same_bytes.sh)
+	bash tests/same_bytes.sh $(BASE)
 
 GALLERY := $(addprefix results/figures/,fig1.png fig2.png fig3.png fig4.png fig5.png) \
 	results/report/scorecard.png

@@ -23,8 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from txai import explain, fast, models  # noqa: E402
-from txai.config import REFERENCE_BASED  # noqa: E402
+from txai import captum_backend, draws, explain, models  # noqa: E402
+from txai.explainers import TABLE  # noqa: E402
 
 GENES, CLASSES, HIDDEN, SAMPLES, POOL = 19_241, 82, 128, 4, 2000
 
@@ -48,9 +48,19 @@ def random_mlp(seed: int) -> models.MLP:
     return model.eval()
 
 
+def frozen(model: torch.nn.Module) -> torch.nn.Module:
+    """The Captum backend's copy of `model`, its dropout mask ready to be drawn per call."""
+    net = captum_backend.explainable(model)
+    (dropout,) = draws.dropouts(model)
+    net.dropout.mask = torch.ones(dropout.shape)
+    return net
+
+
 def naive_calls(explainer: str, models_: int, repeats: int, references: int) -> int:
     """Captum calls of the naive loop for the whole workload."""
-    per_sample = repeats * (references if explainer in ("DeepLift", "IntegratedGradients") else 1)
+    record = TABLE[explainer]
+    one_per_reference = record.references and not record.averages_references
+    per_sample = repeats * (references if one_per_reference else 1)
     return models_ * SAMPLES * per_sample
 
 
@@ -58,17 +68,17 @@ def time_naive(explainer, nets, x, target, pool, references, calls, r) -> float:
     """Seconds per naive call, from `calls` calls at random (model, sample, references);
     `pool` holds the references as gene vectors."""
     generator = torch.Generator().manual_seed(0)
-    seconds = 0.0
+    record, seconds = TABLE[explainer], 0.0
     for _ in range(calls):
         net = nets[r.integers(len(nets))]
-        explain.draw_masks(net, generator)
+        net.dropout.mask = draws.dropout_mask(net.dropout.mask.shape, net.dropout.p, generator)
         i = int(r.integers(SAMPLES))
-        count = references if explainer == "DeepLiftShap" else 1
+        count = references if record.averages_references else 1
         base = None
-        if explainer in REFERENCE_BASED:
+        if record.references:
             base = net.prepare(torch.as_tensor(pool[r.choice(len(pool), count, replace=False)]))
         start = time.perf_counter()
-        explain.attribute(explainer, net, net.prepare(x[i : i + 1]), target[i : i + 1], base)
+        captum_backend.attribute(record, net, net.prepare(x[i : i + 1]), target[i : i + 1], base)
         seconds += time.perf_counter() - start
     return seconds / calls
 
@@ -103,11 +113,12 @@ def record(calls: int, timed: int, per_call: float, fast_s: float, attributions:
 def flops(explainer: str, models_: int, repeats: int, references: int, ig_steps: int) -> float:
     """Multiply-adds x 2 of the fast path: hidden layers of inputs and the pool, the products
     of the hidden-layer factors with W', and the IG path (hidden units x steps)."""
-    k = references if explainer in REFERENCE_BASED else 1
+    record = TABLE[explainer]
+    k = references if record.references else 1
     per_model = 2 * HIDDEN * GENES * (SAMPLES * repeats * (1 + k))
-    if explainer in REFERENCE_BASED:
+    if record.references:
         per_model += 2 * HIDDEN * GENES * POOL
-    if explainer == "IntegratedGradients":
+    if record.path:
         per_model += 2 * repeats * k * SAMPLES * HIDDEN * ig_steps
     return models_ * per_model
 
@@ -123,14 +134,15 @@ def cnn_flops(model: models.CNN, explainer: str, repeats: int, ig_steps: int) ->
         )
         side //= 2
     layers = sum(per_layer)
-    if explainer == "IntegratedGradients":
+    record = TABLE[explainer]
+    if record.path:
         forward = ig_steps * layers
         backward = repeats * (ig_steps * (layers - per_layer[0]) + per_layer[0])
-    elif explainer in ("DeepLift", "DeepLiftShap"):
+    elif record.rule == "deeplift":
         forward, backward = 2 * layers, 2 * repeats * layers
     else:
         forward, backward = layers, repeats * layers
-        if explainer.startswith("GuidedGradCam"):
+        if record.cam:
             backward += repeats * per_layer[2] / 2  # the plain pass down to conv3's output
     return SAMPLES * (forward + backward)
 
@@ -145,13 +157,13 @@ def cnn_section(args, r: np.random.Generator) -> dict:
     for seed in range(args.cnn_models):
         torch.manual_seed(seed)
         cnns.append(models.CNN(genes, CLASSES).eval())
-    nets = [explain.explainable(m) for m in cnns]
+    nets = [frozen(m) for m in cnns]
     zero = np.zeros((1, k, genes), dtype=np.float32)
-    pools = explain.Pools(zero, np.zeros(SAMPLES, dtype=int))
+    pools = draws.Pools(zero, np.zeros(SAMPLES, dtype=int))
     setting = {"repeats": args.cnn_repeats, "references": {"type": "zero", "count": k}}
     zero_vectors = np.zeros((k, genes), dtype=np.float32)
     out = {}
-    for explainer in (*fast.EXPLAINERS, "GuidedGradCam", "GuidedGradCamPlusPlus"):
+    for explainer in TABLE:
         per_call = time_naive(explainer, nets, x, target, zero_vectors, k, args.cnn_calls, r)
         strategy = explain.setting_for(setting, explainer)
         fast_s = time_fast(explainer, cnns, x, target, strategy, pools, args.ig_steps)
@@ -183,9 +195,9 @@ def main() -> None:
     mu, sigma = r.uniform(0, 6, GENES), r.uniform(0.2, 2, GENES)
     pool = np.clip(r.normal(mu, sigma, (POOL, GENES)), np.maximum(0, mu - sigma), mu + sigma)
     pool = pool.astype(np.float32)
-    pools = explain.Pools(pool[None], np.zeros(SAMPLES, dtype=int))
+    pools = draws.Pools(pool[None], np.zeros(SAMPLES, dtype=int))
     mlps = [random_mlp(seed) for seed in range(args.models)]
-    nets = [explain.explainable(m) for m in mlps[:5]]
+    nets = [frozen(m) for m in mlps[:5]]
     setting = {
         "repeats": args.repeats,
         "references": {"type": "universal", "count": args.references},
@@ -193,7 +205,7 @@ def main() -> None:
     peak = matmul_peak()
 
     results, naive_total, fast_total = {}, 0.0, 0.0
-    for explainer in fast.EXPLAINERS:
+    for explainer in [name for name, record in TABLE.items() if not record.convolutional]:
         per_call = time_naive(explainer, nets, x, target, pool, args.references, args.calls, r)
         calls = naive_calls(explainer, args.models, args.repeats, args.references)
         strategy = explain.setting_for(setting, explainer)

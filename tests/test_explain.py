@@ -28,7 +28,9 @@ from captum.attr import (
 from torch import nn
 from torch.testing import assert_close
 
-from txai import explain, io, models, train
+from txai import captum_backend, draws, explain, io, models, train
+from txai.backend import Task
+from txai.explainers import TABLE
 
 N_GENES, N_CLASSES, N_SAMPLES = 30, 4, 5
 GRADIENT_ONLY = ("Saliency", "InputXGradient", "GuidedBackprop")
@@ -109,8 +111,11 @@ def reference(model: nn.Module, mask: torch.Tensor | None) -> nn.Module:
 
 def frozen(model: nn.Module, seed: int, inputs: torch.Tensor):
     """The explainable model with a drawn mask, materialised by one forward; and that mask."""
-    net = explain.explainable(model)
-    explain.draw_masks(net, torch.Generator().manual_seed(seed))
+    net = captum_backend.explainable(model)
+    (dropout,) = draws.dropouts(model)
+    net.dropout.mask = draws.dropout_mask(
+        dropout.shape, dropout.p, torch.Generator().manual_seed(seed)
+    )
     with torch.no_grad():
         net(inputs)
     return net, net.dropout.mask.clone()
@@ -182,6 +187,21 @@ def captum_call(name, ref, inputs, target, baselines, ig_steps=50, signed=False)
     raise AssertionError(name)
 
 
+def attribute(name, net, inputs, target, baselines=None, ig_steps=50, signed=False):
+    """The Captum backend's call for the explainer of that name."""
+    return captum_backend.attribute(TABLE[name], net, inputs, target, baselines, ig_steps, signed)
+
+
+def estimates(model, name, x, target, setting, pools, stream, ig_steps=50):
+    """The Captum backend's estimates of one replicate, each as often as it counts:
+    [(index, samples x genes)]."""
+    record = TABLE[name]
+    task = Task(record, x, target, draws.as_pools(pools), ig_steps)
+    repeats = draws.repeats(x, setting, record, task.pools, stream, draws.dropouts(model))
+    out = captum_backend.estimates(model, task, repeats)
+    return list(enumerate(attr for attr, times in out for _ in range(times)))
+
+
 def case_inputs(model, name, seed=0):
     """Model inputs, baselines (DeepLiftShap: 3 rows, a distribution) and targets."""
     x, b, target = data(seed)
@@ -201,9 +221,9 @@ def test_explainer_equals_captum_with_the_frozen_mask(arch, name):
     model = make(arch)
     inputs, baselines, target = case_inputs(model, name)
     net, mask = frozen(model, 5, inputs)
-    assert isinstance(net.dropout, explain.SharedDropout) and not net.training
+    assert isinstance(net.dropout, captum_backend.SharedDropout) and not net.training
     assert (mask == 0).any() and (mask > 0).any()  # the mask drops something and keeps some
-    got = explain.attribute(name, net, inputs, target, baselines)
+    got = attribute(name, net, inputs, target, baselines)
     want = captum_call(name, reference(model, mask), inputs, target, baselines)
     assert got.shape == inputs.shape
     assert want.abs().max() > 1e-4  # not a vacuous comparison of zeros
@@ -221,15 +241,15 @@ def test_explainer_equals_captum_without_dropout(arch, name):
     inputs, baselines, target = case_inputs(model, name, seed=1)
     want = captum_call(name, reference(model, None), inputs, target, baselines)
     # no mask drawn: the SharedDropout is the identity
-    net = explain.explainable(model)
-    assert_close(explain.attribute(name, net, inputs, target, baselines), want, **TOL)
+    net = captum_backend.explainable(model)
+    assert_close(attribute(name, net, inputs, target, baselines), want, **TOL)
     assert net.dropout.mask is None
     # p = 0: the drawn mask keeps everything
     p0 = copy.deepcopy(model)
     p0.dropout.p = 0.0
     net0, mask0 = frozen(p0, 5, inputs)
     assert torch.equal(mask0, torch.ones_like(mask0))
-    assert_close(explain.attribute(name, net0, inputs, target, baselines), want, **TOL)
+    assert_close(attribute(name, net0, inputs, target, baselines), want, **TOL)
 
 
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
@@ -238,11 +258,11 @@ def test_signed_saliency_is_captum_without_abs(arch):
     x, _, target = data(2)
     inputs = model.prepare(x)
     net, mask = frozen(model, 5, inputs)
-    got = explain.attribute("Saliency", net, inputs, target, signed=True)
+    got = attribute("Saliency", net, inputs, target, signed=True)
     want = captum_call("Saliency", reference(model, mask), inputs, target, None, signed=True)
     assert_close(got, want, **TOL)
     assert (got < 0).any()  # really signed
-    assert_close(explain.attribute("Saliency", net, inputs, target), want.abs(), **TOL)
+    assert_close(attribute("Saliency", net, inputs, target), want.abs(), **TOL)
 
 
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
@@ -252,16 +272,9 @@ def test_deepliftshap_with_one_baseline_is_deeplift(arch):
     inputs = model.prepare(x[:1])
     base = model.prepare(b[:1])
     net, mask = frozen(model, 5, inputs)
-    got = explain.attribute("DeepLiftShap", net, inputs, target[:1], base)
+    got = attribute("DeepLiftShap", net, inputs, target[:1], base)
     want = DeepLift(reference(model, mask)).attribute(inputs, baselines=base, target=target[:1])
     assert_close(got, want, **TOL)
-
-
-def test_unknown_explainer_is_refused():
-    model = make_mlp()
-    x, _, target = data()
-    with pytest.raises(ValueError, match="unknown explainer"):
-        explain.attribute("Occlusion", explain.explainable(model), x, target)
 
 
 # --- 2. completeness per repeat --------------------------------------------------------------
@@ -279,7 +292,7 @@ def test_completeness_holds_per_repeat_with_dropout_on(arch, name):
         plain_delta = plain(inputs)[rows, target] - plain(baselines)[rows, target]
     for seed in (11, 12, 13):  # three repeats, three masks
         net, mask = frozen(model, seed, inputs)
-        attr = explain.attribute(name, net, inputs, target, baselines, ig_steps=300)
+        attr = attribute(name, net, inputs, target, baselines, ig_steps=300)
         with torch.no_grad():  # the same mask for the input and its baseline
             delta = net(inputs)[rows, target] - net(baselines)[rows, target]
         assert torch.equal(net.dropout.mask, mask)
@@ -290,7 +303,7 @@ def test_completeness_holds_per_repeat_with_dropout_on(arch, name):
         else:
             assert_close(sums, delta, rtol=1e-2, atol=1e-2 * float(delta.abs().max()))
         # gene space: the CNN's padding cells carry nothing (input = baseline = 0 there)
-        genes = explain.to_genes(net, attr)
+        genes = net.genes(attr)
         assert genes.shape == (len(x), N_GENES)
         assert_close(genes.sum(1), sums, rtol=1e-5, atol=1e-5)
 
@@ -335,9 +348,8 @@ def test_plain_dropout_breaks_completeness_for_the_cnn():
 def test_two_repeats_differ():
     model = make_mlp()
     x, _, target = data(7)
-    net = explain.explainable(model)
     for name in ("Saliency", "InputXGradient"):
-        out = list(explain.estimates(net, name, x, target, {"repeats": 2}, None, io.rng(0, "r")))
+        out = estimates(model, name, x, target, {"repeats": 2}, None, io.rng(0, "r"))
         assert [i for i, _ in out] == [0, 1]
         assert (out[0][1] - out[1][1]).abs().max() > 1e-3
 
@@ -366,12 +378,11 @@ def test_mean_over_repeats_converges_to_the_expectation(name):
     if name == "InputXGradient":  # linear in the mask, whose mean is 1: the eval-mode model's
         plain = captum_call(name, reference(model, None), x, target, None).detach().double()
         assert_close(exact, plain, atol=1e-5, rtol=1e-5)
-    net = explain.explainable(model)
     big_r, streams = 64, 6
     err, step = {4: 0.0, 16: 0.0, 64: 0.0}, {4: 0.0, 16: 0.0}
     for s in range(streams):
         stream = io.rng(s, "repeats")
-        runs = explain.estimates(net, name, x, target, {"repeats": big_r}, None, stream)
+        runs = estimates(model, name, x, target, {"repeats": big_r}, None, stream)
         est = torch.stack([a.detach().double() for _, a in runs])
         assert len(est) == big_r
         for r in err:
@@ -396,13 +407,13 @@ def test_grad_cam_plus_plus_equals_the_per_sample_formula(side):
     x, _, target = data(9)
     grid = model.prepare(x)
     net, mask = frozen(model, 5, grid)
-    got = explain.grad_cam_plus_plus(net, grid, target)
+    got = captum_backend.grad_cam_plus_plus(net, grid, target)
     want = grad_cam_pp_per_sample(reference(model, mask), grid, target)
     assert got.shape == (len(x), 1, side, side)
     assert want.abs().max() > 1e-4
     assert_close(got, want, **TOL)
     # another target class gives another map
-    other = explain.grad_cam_plus_plus(net, grid, (target + 1) % N_CLASSES)
+    other = captum_backend.grad_cam_plus_plus(net, grid, (target + 1) % N_CLASSES)
     assert_close(other, grad_cam_pp_per_sample(reference(model, mask), grid, (target + 1) % 4))
 
 
@@ -430,15 +441,15 @@ def test_grad_cam_plus_plus_by_hand():
     #   (1,0): g = 0 -> alpha = 0;  (1,1): relu(g) = 0
     #   w = -0.5, cam = relu(-0.5 A) = [[0, 1], [0.5, 1]]
     cam = torch.tensor([[[[0.0, 1.0], [0.5, 1.0]]]])
-    got = explain.grad_cam_plus_plus(model, grid, torch.tensor([0]))
+    got = captum_backend.grad_cam_plus_plus(model, grid, torch.tensor([0]))
     assert_close(got, cam)
     assert_close(got, grad_cam_pp_per_sample(model, grid, torch.tensor([0])))
     # class 1: g = 1 at (0,0) only: alpha = 1 / (2 - 4) = -0.5, w = -0.5, the same map
-    assert_close(explain.grad_cam_plus_plus(model, grid, torch.tensor([1])), cam)
+    assert_close(captum_backend.grad_cam_plus_plus(model, grid, torch.tensor([1])), cam)
     # a 4 x 4 grid whose 2 x 2 block means are the grid above: the same A, so the same map,
     # nearest-upsampled (each cell to a 2 x 2 block)
     big = grid.repeat_interleave(2, 2).repeat_interleave(2, 3)
-    got = explain.grad_cam_plus_plus(LinearInA(coef, k=2), big, torch.tensor([0]))
+    got = captum_backend.grad_cam_plus_plus(LinearInA(coef, k=2), big, torch.tensor([0]))
     assert_close(got, cam.repeat_interleave(2, 2).repeat_interleave(2, 3))
 
 
@@ -470,7 +481,7 @@ def test_setting_for_merges_overrides_and_drops_references():
 def test_sample_pools():
     genes = ["g1", "g2"]
     universal = pd.DataFrame({"reference": [0, 1, 2], "g2": [1.0, 2, 3], "g1": [4.0, 5, 6]})
-    pools = explain.sample_pools({"universal": universal}, "universal", ["b", "a"], genes)
+    pools = draws.sample_pools({"universal": universal}, "universal", ["b", "a"], genes)
     assert pools.values.shape == (1, 3, 2) and pools.values.dtype == np.float32
     np.testing.assert_array_equal(pools.values[0], [[4, 1], [5, 2], [6, 3]])
     assert pools.group.tolist() == [0, 0]  # one shared pool, not a copy per sample
@@ -478,10 +489,10 @@ def test_sample_pools():
         {"reference": [0, 1, 0, 1], "class": ["a", "a", "b", "b"],
          "g1": [1.0, 2, 3, 4], "g2": [5.0, 6, 7, 8]}
     )  # fmt: skip
-    pools = explain.sample_pools({"specific": specific}, "specific", ["b", "a", "b"], genes)
+    pools = draws.sample_pools({"specific": specific}, "specific", ["b", "a", "b"], genes)
     assert pools.values.shape == (2, 2, 2)
-    np.testing.assert_array_equal(pools.rows(np.array([0, 1, 2]), np.array([0, 1, 1])),
-                                  [[3, 7], [2, 6], [4, 8]])  # fmt: skip
+    rows = pools.rows(np.array([[0, 1], [1, 0], [1, 1]]))  # samples x K from each own pool
+    np.testing.assert_array_equal(rows, [[[3, 7], [4, 8]], [[2, 6], [1, 5]], [[4, 8], [4, 8]]])
 
 
 def constant_pools(n: int, size: int) -> np.ndarray:
@@ -491,20 +502,20 @@ def constant_pools(n: int, size: int) -> np.ndarray:
 
 
 def recorder(monkeypatch):
-    """Wrap `explain.attribute`: record (inputs, baselines) of every call."""
-    calls, original = [], explain.attribute
+    """Wrap the Captum backend's `attribute`: record (inputs, baselines) of every call."""
+    calls, original = [], captum_backend.attribute
 
     def wrapped(name, model, inputs, target, baselines=None, *args, **kwargs):
         calls.append((inputs.detach().clone(), None if baselines is None else baselines.clone()))
         return original(name, model, inputs, target, baselines, *args, **kwargs)
 
-    monkeypatch.setattr(explain, "attribute", wrapped)
+    monkeypatch.setattr(captum_backend, "attribute", wrapped)
     return calls
 
 
 def baseline_values(model, baselines: torch.Tensor) -> torch.Tensor:
     """Each baseline row (gene vector or grid) -> its constant value; asserts it is constant."""
-    genes = explain.to_genes(model, baselines)
+    genes = model.genes(baselines)
     assert torch.equal(genes, genes[:, :1].expand_as(genes))
     if baselines.dim() == 4:  # the CNN's padding cells stay 0
         assert float(baselines.flatten(1)[:, N_GENES:].abs().sum()) == 0
@@ -519,9 +530,9 @@ def test_each_repeat_draws_k_references_from_the_samples_pool(monkeypatch, arch,
     repeats, k, size = 4, 3, 10
     pools = constant_pools(len(x), size)
     calls = recorder(monkeypatch)
-    net = explain.explainable(model)
+    net = model
     setting = {"repeats": repeats, "references": {"type": "universal", "count": k}}
-    out = list(explain.estimates(net, name, x, target, setting, pools, io.rng(1, "refs"), 5))
+    out = estimates(model, name, x, target, setting, pools, io.rng(1, "refs"), 5)
     assert [i for i, _ in out] == list(range(repeats * k))
     assert len(calls) == repeats * k
     used = torch.stack([baseline_values(net, base) for _, base in calls])  # calls x samples
@@ -546,9 +557,9 @@ def test_deepliftshap_takes_k_references_in_one_call_per_sample(monkeypatch, arc
     repeats, k, size = 2, 4, 6
     pools = constant_pools(len(x), size)
     calls = recorder(monkeypatch)
-    net = explain.explainable(model)
+    net = model
     setting = {"repeats": repeats, "references": {"type": "universal", "count": k}}
-    out = list(explain.estimates(net, "DeepLiftShap", x, target, setting, pools, io.rng(2, "s")))
+    out = estimates(model, "DeepLiftShap", x, target, setting, pools, io.rng(2, "s"))
     assert [i for i, _ in out] == list(range(repeats))
     assert all(a.shape == (len(x), N_GENES) for _, a in out)
     assert len(calls) == repeats * len(x)
@@ -569,25 +580,23 @@ def test_zero_pool_computes_one_estimate_per_repeat(monkeypatch, arch, name):
     x, _, target = data(17, n=3)
     repeats, k = 2, 3
     zero = pd.DataFrame(0.0, index=range(5), columns=[f"g{i}" for i in range(N_GENES)])
-    pools = explain.sample_pools({"zero": zero}, "zero", ["a"] * len(x), list(zero.columns))
+    pools = draws.sample_pools({"zero": zero}, "zero", ["a"] * len(x), list(zero.columns))
     setting = {"repeats": repeats, "references": {"type": "zero", "count": k}}
     # without dropout, against Captum on the eval-mode model with zero baselines
     p0 = copy.deepcopy(model)
     p0.dropout.p = 0.0
     calls = recorder(monkeypatch)
-    out = list(explain.estimates(explain.explainable(p0), name, x, target, setting, pools,
-                                 io.rng(7, "z"), 10))  # fmt: skip
+    out = estimates(p0, name, x, target, setting, pools, io.rng(7, "z"), 10)
     per_repeat = 1 if name == "DeepLiftShap" else k
     assert [i for i, _ in out] == list(range(repeats * per_repeat))
     assert len(calls) == repeats
     inputs = p0.prepare(x)
     zeros = torch.zeros_like(inputs[: k if name == "DeepLiftShap" else len(x)])
-    want = explain.to_genes(p0, captum_call(name, reference(p0, None), inputs, target, zeros, 10))
+    want = p0.genes(captum_call(name, reference(p0, None), inputs, target, zeros, 10))
     for _, a in out:
         assert_close(a, want, **TOL)
     # with dropout: equal within a repeat, different between repeats
-    out = list(explain.estimates(explain.explainable(model), name, x, target, setting, pools,
-                                 io.rng(7, "z"), 10))  # fmt: skip
+    out = estimates(model, name, x, target, setting, pools, io.rng(7, "z"), 10)
     values = torch.stack([a for _, a in out]).view(repeats, per_repeat, len(x), N_GENES)
     assert torch.equal(values, values[:, :1].expand_as(values))
     assert (values[0, 0] - values[1, 0]).abs().max() > 1e-4
@@ -630,8 +639,7 @@ def test_smoothgrad_copies_are_noisy_and_share_the_repeats_mask(monkeypatch):
     x, _, target = data(13, n=3)
     calls = recorder(monkeypatch)
     setting = {"repeats": 2, "smoothgrad": {"copies": 3, "sd": 1.0}}
-    list(explain.estimates(explain.explainable(model), "Saliency", x, target, setting, None,
-                           io.rng(4, "sg")))  # fmt: skip
+    estimates(model, "Saliency", x, target, setting, None, io.rng(4, "sg"))
     assert len(calls) == 6
     noise = torch.stack([inputs - x for inputs, _ in calls])
     assert 0.6 < float(noise.std()) < 1.4  # N(0, sd = 1)
@@ -850,7 +858,7 @@ def test_run_end_to_end(tmp_path, arch, explainer, setting, config):
     pools = None
     if "references" in strategy:
         kind = strategy["references"]["type"]
-        pools = explain.sample_pools(
+        pools = draws.sample_pools(
             {kind: io.read_table(tmp_path / f"{kind}.parquet")}, kind,
             sheet.loc[explained, "class"].tolist(), genes,
         )  # fmt: skip

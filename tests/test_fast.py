@@ -1,10 +1,14 @@
-"""The fast paths equal the Captum path on the same model, inputs, masks and references."""
+"""The fast paths run where they apply and equal the Captum backend on the same model, inputs,
+masks and references."""
 
 import numpy as np
 import pytest
 import torch
 
-from txai import explain, fast, fast_cnn, models
+from txai import captum_backend, explain, fast, fast_cnn, models
+from txai.explainers import TABLE
+
+MLP_EXPLAINERS = [name for name, record in TABLE.items() if not record.convolutional]
 
 N_GENES, N_CLASSES, N_SAMPLES = 40, 5, 6
 
@@ -40,24 +44,44 @@ SETTINGS = {
 SCORES = [("abs_then_mean", False), ("mean_then_abs", False), ("abs_then_mean", True)]
 
 
-def both_paths(model, explainer, x, target, setting, pools, **kwargs):
-    """The Captum path's and the fast path's blocks on the same draws."""
+@pytest.fixture(autouse=True)
+def ran(monkeypatch) -> list:
+    """The backends that computed a replicate, in order: each backend's `estimates` spied on."""
+    calls = []
+    for backend in explain.BACKENDS:
+
+        def spy(model, task, repeats, backend=backend, original=backend.estimates):
+            calls.append(backend)
+            yield from original(model, task, repeats)
+
+        monkeypatch.setattr(backend, "estimates", spy)
+    return calls
+
+
+def both_paths(ran, model, explainer, x, target, setting, pools, **kwargs):
+    """The Captum backend's and the fast path's blocks on the same draws; each ran where it
+    should: Captum's when asked for, else the model's fast path, once a replicate."""
     strategy = explain.setting_for(setting, explainer)
-    return [
-        explain.explain_model(
-            model,
-            explainer,
-            x,
-            target,
-            strategy,
-            pools,
-            np.random.default_rng(5),
-            ig_steps=20,
-            use_fast=use_fast,
-            **kwargs,
-        )  # fmt: skip
-        for use_fast in (False, True)
-    ]
+    out = []
+    fast_path = fast if isinstance(model, models.MLP) else fast_cnn
+    for use_fast, backend in ((False, captum_backend), (True, fast_path)):
+        ran.clear()
+        out.append(
+            explain.explain_model(
+                model,
+                explainer,
+                x,
+                target,
+                strategy,
+                pools,
+                np.random.default_rng(5),
+                ig_steps=20,
+                use_fast=use_fast,
+                **kwargs,
+            )  # fmt: skip
+        )
+        assert ran == [backend] * kwargs.get("replicates", 1)
+    return out
 
 
 def assert_same(captum, quick):
@@ -68,40 +92,29 @@ def assert_same(captum, quick):
         assert np.abs(a - b).max() <= 1e-5 * largest
 
 
-@pytest.mark.parametrize("explainer", fast.EXPLAINERS)
+@pytest.mark.parametrize("explainer", MLP_EXPLAINERS)
 @pytest.mark.parametrize("setting", SETTINGS)
 @pytest.mark.parametrize(("score", "keep"), SCORES)
-def test_fast_path_equals_captum_path(mlp, inputs, explainer, setting, score, keep):
+def test_fast_path_equals_captum_path(ran, mlp, inputs, explainer, setting, score, keep):
     x, target, pools = inputs
     captum, quick = both_paths(
-        mlp, explainer, x, target, SETTINGS[setting], pools, replicates=2, score=score,
+        ran, mlp, explainer, x, target, SETTINGS[setting], pools, replicates=2, score=score,
         keep_estimates=keep,
     )  # fmt: skip
     assert_same(captum, quick)
 
 
-def test_zero_references_and_a_single_reference(mlp, inputs):
+@pytest.mark.parametrize("explainer", [n for n, e in TABLE.items() if e.references])
+@pytest.mark.parametrize("count", [1, 3])
+def test_zero_references_and_a_single_reference(ran, mlp, inputs, explainer, count):
     """The zero pool (all references equal) and K = 1 take the same shortcuts on both paths."""
     x, target, _ = inputs
     zero = np.zeros((N_SAMPLES, 5, N_GENES), dtype=np.float32)
-    for explainer in ("DeepLift", "DeepLiftShap", "IntegratedGradients"):
-        for count in (1, 3):
-            setting = {"repeats": 2, "references": {"type": "zero", "count": count}}
-            a, b = (
-                explain.explain_model(
-                    mlp,
-                    explainer,
-                    x,
-                    target,
-                    setting,
-                    zero,
-                    np.random.default_rng(1),
-                    ig_steps=10,
-                    use_fast=use_fast,
-                )[0][2]  # fmt: skip
-                for use_fast in (False, True)
-            )
-            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6 * np.abs(a).max())
+    setting = {"repeats": 2, "references": {"type": "zero", "count": count}}
+    captum, quick = both_paths(ran, mlp, explainer, x, target, setting, zero, keep_estimates=True)
+    per_repeat = 1 if TABLE[explainer].averages_references else count
+    assert len(quick) == 2 * per_repeat  # the K equal estimates of each repeat are all counted
+    assert_same(captum, quick)
 
 
 def test_fold_matches_eval_mode_batchnorm(mlp):
@@ -111,12 +124,19 @@ def test_fold_matches_eval_mode_batchnorm(mlp):
     torch.testing.assert_close(x @ weight.T + bias, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_each_fast_path_applies_to_its_architecture():
+def test_each_backend_serves_its_architecture():
     cnn = models.CNN(N_GENES, N_CLASSES, channels=(2, 4, 4), kernels=(3, 3, 3))
     mlp = models.MLP(N_GENES, N_CLASSES)
-    assert fast.applies(mlp, "DeepLift") and not fast.applies(cnn, "DeepLift")
-    assert fast_cnn.applies(cnn, "GuidedGradCamPlusPlus") and not fast_cnn.applies(mlp, "DeepLift")
-    assert not fast.applies(mlp, "GuidedGradCam")
+    for name, record in TABLE.items():
+        assert fast.serves(mlp, record) == (not record.convolutional), name
+        assert fast_cnn.serves(cnn, record) and not fast_cnn.serves(mlp, record)
+        assert not fast.serves(cnn, record)
+        assert captum_backend.serves(cnn, record)
+        assert captum_backend.serves(mlp, record) == (not record.convolutional)
+        backend = explain.backend_for(mlp if not record.convolutional else cnn, record)
+        assert backend is (fast if not record.convolutional else fast_cnn)
+    with pytest.raises(ValueError, match="no backend computes GuidedGradCam on a MLP"):
+        explain.backend_for(mlp, TABLE["GuidedGradCam"])
 
 
 @pytest.fixture(scope="module")
@@ -154,15 +174,24 @@ CNN_SETTINGS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("explainer", fast_cnn.EXPLAINERS)
+@pytest.mark.parametrize("explainer", list(TABLE))
 @pytest.mark.parametrize("setting", CNN_SETTINGS)
 @pytest.mark.parametrize(("score", "keep"), SCORES)
-def test_cnn_fast_path_equals_captum_path(cnn, cnn_inputs, explainer, setting, score, keep):
+def test_cnn_fast_path_equals_captum_path(ran, cnn, cnn_inputs, explainer, setting, score, keep):
     x, target, pools = cnn_inputs
     strategy, kind = CNN_SETTINGS[setting]
     pools = np.zeros_like(pools) if kind == "zero" else pools
     captum, quick = both_paths(
-        cnn, explainer, x, target, strategy, pools, replicates=2, score=score, keep_estimates=keep
+        ran,
+        cnn,
+        explainer,
+        x,
+        target,
+        strategy,
+        pools,
+        replicates=2,
+        score=score,
+        keep_estimates=keep,
     )
     assert_same(captum, quick)
 
@@ -172,7 +201,7 @@ def test_cnn_fast_path_equals_captum_path(cnn, cnn_inputs, explainer, setting, s
 )
 @pytest.mark.parametrize("kind", ["zero", "pools"])
 def test_cnn_chunks_split_repeats_and_reuse_the_trunk(
-    cnn, cnn_inputs, explainer, kind, monkeypatch
+    ran, cnn, cnn_inputs, explainer, kind, monkeypatch
 ):
     """With room for one estimate a batch, every repeat is its own batch: the trunk's forward
     values are reused across batches (the same inputs: x, zero references) or computed once a
@@ -185,7 +214,7 @@ def test_cnn_chunks_split_repeats_and_reuse_the_trunk(
     monkeypatch.setattr(
         fast_cnn, "trunk", lambda m, g, f=fast_cnn.trunk: forwards.append(1) or f(m, g)
     )
-    captum, quick = both_paths(cnn, explainer, x, target, setting, pools, keep_estimates=True)
+    captum, quick = both_paths(ran, cnn, explainer, x, target, setting, pools, keep_estimates=True)
     assert_same(captum, quick)
     halves = 2 if explainer.startswith("DeepLift") else 1
     shared = kind == "zero" or explainer == "Saliency"  # Saliency explains x alone

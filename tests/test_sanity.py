@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from txai import explain, io, models, sanity
-from txai.config import REFERENCE_BASED
+from txai.explainers import TABLE
 
 N_GENES, N_CLASSES, IGNORED = 20, 3, slice(10, 20)
 
@@ -22,9 +22,7 @@ def half_blind():
     return model
 
 
-@pytest.mark.parametrize(
-    "explainer", [*REFERENCE_BASED, "Saliency", "InputXGradient", "GuidedBackprop"]
-)
+@pytest.mark.parametrize("explainer", [name for name, e in TABLE.items() if not e.convolutional])
 @pytest.mark.parametrize("use_fast", [False, True])
 def test_ignored_genes_score_zero(half_blind, explainer, use_fast):
     r = np.random.default_rng(0)

@@ -87,7 +87,6 @@ CONFIG = {
     "samples": 2,
     "sd": 1.0,
 }
-REFERENCE_BASED = ("IntegratedGradients", "DeepLift", "DeepLiftShap")
 
 
 def test_settings_recipes():
@@ -129,7 +128,7 @@ def test_settings_validate_against_the_schema():
 
 
 def test_sources_for_the_cnn():
-    found = simulate.sources(CONFIG, "cnn", ["Saliency", "DeepLift"], REFERENCE_BASED)
+    found = simulate.sources(CONFIG, "cnn", ["Saliency", "DeepLift"])
     assert found == [
         ("pseudo-samples", "", "curve_pseudo_samples", "Saliency"),
         ("repeats", "", "curve_repeats", "Saliency"),
@@ -138,7 +137,7 @@ def test_sources_for_the_cnn():
         ("references", "zero", "curve_repeats", "DeepLift"),  # own type: the repeats curve
         ("references", "normal", "curve_references_normal", "DeepLift"),
     ]
-    mlp = simulate.sources(CONFIG, "mlp", ["DeepLift"], REFERENCE_BASED)
+    mlp = simulate.sources(CONFIG, "mlp", ["DeepLift"])
     assert ("references", "zero", "curve_references_zero", "DeepLift") in mlp
     assert ("repeats", "universal", "curve_repeats", "DeepLift") in mlp
 
@@ -208,7 +207,7 @@ def test_run_end_to_end(tmp_path):
     simulate.run(
         estimates=estimates, scores=scores, samples=tmp_path / "samples.parquet",
         genes=tmp_path / "genes.parquet", config=config, score="abs_then_mean", k=3, seed=1,
-        reference_based=REFERENCE_BASED, out=out,
+        out=out,
     )  # fmt: skip
     table = io.read_table(out)
     assert list(table.columns) == [
@@ -231,7 +230,7 @@ def test_run_end_to_end(tmp_path):
     simulate.run(
         estimates=estimates, scores=scores, samples=tmp_path / "samples.parquet",
         genes=tmp_path / "genes.parquet", config=config, score="abs_then_mean", k=3, seed=1,
-        reference_based=REFERENCE_BASED, out=again,
+        out=again,
     )  # fmt: skip
     pd.testing.assert_frame_equal(table, io.read_table(again))
 

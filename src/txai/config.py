@@ -8,10 +8,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from txai.explainers import TABLE
 from txai.io import InputError
-
-REFERENCE_BASED = ("IntegratedGradients", "DeepLift", "DeepLiftShap")  # need baselines
-CNN_ONLY = ("GuidedGradCam", "GuidedGradCamPlusPlus")  # Grad-CAM needs a convolution
 
 
 def key_path(parts) -> str:
@@ -23,7 +21,8 @@ def key_path(parts) -> str:
 
 
 def check(config: dict, schema_path) -> None:
-    """Validate `config` against the JSON schema; the error names the key and what it allows."""
+    """Validate `config` against the JSON schema, then its explainer names against the table
+    of explainers; the error names the key and what it allows."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(schema).iter_errors(config)
@@ -31,12 +30,25 @@ def check(config: dict, schema_path) -> None:
     if error is not None:
         where = f"config key '{key_path(error.absolute_path)}'" if error.absolute_path else "config"
         raise InputError(f"{where}: {error.message}. config/README.md explains every key.")
+    named = [(["explain", "explainers", i], name)
+             for i, name in enumerate(config["explain"]["explainers"])]  # fmt: skip
+    for setting, by_arch in config["explain"]["settings"].items():
+        for arch, strategy in by_arch.items():
+            where = ["explain", "settings", setting, arch, "overrides"]
+            named += [(where, name) for name in strategy.get("overrides", {})]
+    for where, name in named:
+        if name not in TABLE:
+            raise InputError(
+                f"config key '{key_path(where)}': {name!r} is not one of {list(TABLE)}. "
+                "config/README.md explains every key."
+            )
 
 
 def explainers_by_arch(config: dict) -> dict[str, list[str]]:
-    """The explainers run on each architecture: all on the CNN, all but Grad-CAM on the MLP."""
+    """The explainers run on each architecture: all on the CNN, all but the convolutional ones
+    (Grad-CAM) on the MLP."""
     run = config["explain"]["explainers"]
-    return {"mlp": [e for e in run if e not in CNN_ONLY], "cnn": list(run)}
+    return {"mlp": [e for e in run if not TABLE[e].convolutional], "cnn": list(run)}
 
 
 def check_combinations(config: dict) -> None:
@@ -87,6 +99,6 @@ def setting_for(setting: dict, explainer: str) -> dict:
     """A setting's strategies for one explainer: its defaults, then its per-explainer overrides."""
     merged = {k: v for k, v in setting.items() if k != "overrides"}
     merged.update(setting.get("overrides", {}).get(explainer, {}))
-    if explainer not in REFERENCE_BASED:
+    if not TABLE[explainer].references:
         merged.pop("references", None)
     return merged

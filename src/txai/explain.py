@@ -1,4 +1,4 @@
-"""Gene contribution scores: eight explainers through Captum, composed with the paper's settings.
+"""Gene contribution scores: each explainer composed with the paper's settings, one job's I/O.
 
 PAPER-DIGEST.md sections 3-4 and PITFALLS.md decide what is computed here:
 - dropout stays on while explaining (BatchNorm in eval mode): each repeat draws one dropout mask,
@@ -9,235 +9,40 @@ PAPER-DIGEST.md sections 3-4 and PITFALLS.md decide what is computed here:
 - score = mean over estimates of |attribution| (`abs_then_mean`) or |mean| (`mean_then_abs`);
 - the target is the sample's true class (or the predicted one, by config);
 - CNN attributions are computed on the grid and mapped back to genes, padding dropped.
-Strategies (repeats, references, SmoothGrad) wrap any explainer: one loop serves all eight.
+The draws come from `txai.draws`; a backend (`txai.backend`) turns them into estimates, the
+first of BACKENDS that serves the model and explainer (Captum's serves every one).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import warnings
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from captum._utils.gradient import compute_layer_gradients_and_eval
-from captum.attr import (
-    DeepLift,
-    DeepLiftShap,
-    GuidedBackprop,
-    GuidedGradCam,
-    InputXGradient,
-    IntegratedGradients,
-    LayerAttribution,
-    Saliency,
-)
 from torch import nn
 from tqdm import tqdm
 
-from txai import io
+from txai import captum_backend, fast, fast_cnn, io
+from txai.backend import Backend, Task
 from txai.config import setting_for
+from txai.draws import as_pools, dropouts, repeats, sample_pools
+from txai.explainers import TABLE, Explainer
 from txai.train import load_model
 
 log = logging.getLogger(__name__)
 
-
-class SharedDropout(nn.Module):
-    """Dropout with one mask per repeat, shared by every row of the batch.
-
-    Captum runs an input and its baselines as one batch; with ordinary dropout every row would
-    get its own mask and completeness would break (PITFALLS.md 1). `draw()` picks the mask of
-    the next repeat; without one the module is the identity.
-    """
-
-    def __init__(self, p: float, shape: tuple[int, ...]):
-        super().__init__()
-        self.p, self.shape = p, shape
-        self.mask: torch.Tensor | None = None
-
-    def draw(self, generator: torch.Generator) -> None:
-        self.mask = dropout_mask(self.shape, self.p, generator)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.mask is None else x * self.mask.to(x.device, x.dtype)
+BACKENDS: tuple[Backend, ...] = (fast, fast_cnn, captum_backend)  # the exact rewritten paths first
 
 
-def dropout_mask(shape: tuple[int, ...], p: float, generator: torch.Generator) -> torch.Tensor:
-    """Inverted dropout's mask: 0 with probability p, else 1 / (1 - p)."""
-    return (torch.rand(shape, generator=generator) >= p) / (1 - p)
-
-
-def n_genes(model: nn.Module) -> int:
-    return model.order.numel() if hasattr(model, "order") else model.hidden.in_features
-
-
-def explainable(model: nn.Module) -> nn.Module:
-    """A copy of `model` in eval mode with each Dropout replaced by a `SharedDropout`."""
-    model = copy.deepcopy(model).eval()
-    shapes = {}
-    hooks = [
-        child.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, o.shape))
-        for name, child in model.named_children()
-        if isinstance(child, nn.Dropout)
-    ]
-    with torch.no_grad():
-        model(model.prepare(torch.zeros(1, n_genes(model))))
-    for hook in hooks:
-        hook.remove()
-    for name, shape in shapes.items():
-        setattr(model, name, SharedDropout(getattr(model, name).p, tuple(shape[1:])))
-    return model
-
-
-def draw_masks(model: nn.Module, generator: torch.Generator) -> None:
-    """Start a new repeat: every SharedDropout draws a new mask."""
-    for module in model.modules():
-        if isinstance(module, SharedDropout):
-            module.draw(generator)
-
-
-def grad_cam_plus_plus(model: nn.Module, grid: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Grad-CAM++ on the last convolution, ReLU'd and upsampled to the grid (samples x 1 x S x S).
-
-    alpha = g^2 / (2 g^2 + sum(A) g^3) (0 where that denominator is 0),
-    w = sum over positions of alpha * relu(g),
-    cam = relu(sum over channels of w * A), with g the gradient of the target logit and A the
-    layer's activations (Chattopadhay et al. 2018, as the paper's authors used it).
-    """
-    grads, acts = compute_layer_gradients_and_eval(model, model.conv3, grid, target_ind=target)
-    g, a = grads[0], acts[0]
-    denominator = 2 * g**2 + a.sum(dim=(2, 3), keepdim=True) * g**3
-    nonzero = denominator != 0  # alpha = 0 there (not g^2, as dividing by 1 would give)
-    alpha = torch.where(nonzero, g**2 / torch.where(nonzero, denominator, 1.0), 0.0)
-    weights = (alpha * F.relu(g)).sum(dim=(2, 3), keepdim=True)
-    cam = F.relu((weights * a).sum(dim=1, keepdim=True))
-    return LayerAttribution.interpolate(cam, grid.shape[2:])
-
-
-def attribute(
-    name: str,
-    model: nn.Module,
-    inputs: torch.Tensor,
-    target: torch.Tensor,
-    baselines: torch.Tensor | None = None,
-    ig_steps: int = 50,
-    signed: bool = False,
-) -> torch.Tensor:
-    """One explainer call on the model's own inputs (gene vectors or grids); same shape out.
-
-    `signed` keeps Saliency's sign (Captum takes |gradient| by default).
-    """
-    inputs = inputs.detach().requires_grad_()
-    if name == "Saliency":
-        return Saliency(model).attribute(inputs, target=target, abs=not signed)
-    if name == "InputXGradient":
-        return InputXGradient(model).attribute(inputs, target=target)
-    if name == "GuidedBackprop":
-        return GuidedBackprop(model).attribute(inputs, target=target)
-    if name == "IntegratedGradients":
-        return IntegratedGradients(model).attribute(
-            inputs, baselines=baselines, target=target, n_steps=ig_steps,
-            internal_batch_size=max(len(inputs), 256 // len(inputs) * len(inputs)),
-        )  # fmt: skip
-    # DeepLiftShap with a single baseline is DeepLift (Captum refuses a one-row distribution).
-    if name == "DeepLift" or (name == "DeepLiftShap" and len(baselines) == 1):
-        return DeepLift(model).attribute(inputs, baselines=baselines, target=target)
-    if name == "DeepLiftShap":
-        return DeepLiftShap(model).attribute(inputs, baselines=baselines, target=target)
-    if name == "GuidedGradCam":
-        return GuidedGradCam(model, model.conv3).attribute(inputs, target=target)
-    if name == "GuidedGradCamPlusPlus":
-        guided = GuidedBackprop(model).attribute(inputs, target=target)
-        return guided * grad_cam_plus_plus(model, inputs.detach(), target)
-    raise ValueError(f"unknown explainer {name!r}")
-
-
-def estimates(
-    model: nn.Module,
-    explainer: str,
-    x: torch.Tensor,
-    target: torch.Tensor,
-    setting: dict,
-    pools: Pools | np.ndarray | None,
-    seed_stream: np.random.Generator,
-    ig_steps: int = 50,
-    signed: bool = False,
-):
-    """Yield the estimates of one replicate: (estimate index, samples x genes attributions).
-
-    `x`: samples x genes; `pools`: the samples' reference pools (`Pools`, or an array samples x
-    pool x genes) or None.
-    Each repeat draws one dropout mask for all samples and their baselines; each repeat draws
-    its own K references per sample (DeepLiftShap: K baselines in one call, one sample a call).
-    Where every reference is the same (the zero pool), the K estimates of a repeat are equal:
-    one is computed and yielded K times (DeepLiftShap over K equal baselines is DeepLift).
-    """
-    pools = as_pools(pools)
-    same = pools is not None and bool((pools.values == pools.values[:, :1]).all())
-    k = setting["references"]["count"] if "references" in setting else 1
-    dropouts = [m for m in model.modules() if isinstance(m, SharedDropout)]
-    specs = [(m.shape, m.p) for m in dropouts]
-    index = 0
-    for masks, chosen, copies in repeat_draws(x, setting, pools, seed_stream, specs):
-        for module, mask in zip(dropouts, masks, strict=True):
-            module.mask = mask
-        for noisy in copies:
-            inputs = model.prepare(noisy)
-            if explainer == "DeepLiftShap" and not same:
-                rows = []
-                for i in range(len(x)):
-                    base = model.prepare(torch.as_tensor(pools.rows(np.array([i]), chosen[i])))
-                    rows.append(
-                        attribute(explainer, model, inputs[i : i + 1], target[i : i + 1], base)
-                    )
-                yield index, to_genes(model, torch.cat(rows))
-                index += 1
-                continue
-            name = "DeepLift" if explainer == "DeepLiftShap" else explainer
-            for j in range(k):
-                if j == 0 or not same:
-                    base = None
-                    if chosen is not None:
-                        rows = pools.rows(np.arange(len(x)), chosen[:, j])
-                        base = model.prepare(torch.as_tensor(rows))
-                    out = to_genes(
-                        model, attribute(name, model, inputs, target, base, ig_steps, signed)
-                    )
-                yield index, out
-                index += 1
-                if explainer == "DeepLiftShap":
-                    break
-
-
-def repeat_draws(x: torch.Tensor, setting: dict, pools, seed_stream, specs):
-    """The random draws of one replicate, repeat by repeat: (dropout masks, the K references
-    chosen per sample (samples x K) or None, the SmoothGrad copies of `x`).
-
-    `specs`: (shape, p) of each dropout module. The Captum path and the fast path both draw
-    through here, so they see the same masks, references and noise.
-    """
-    generator = torch.Generator().manual_seed(int(seed_stream.integers(2**63)))
-    smooth = setting.get("smoothgrad", {})
-    k = setting["references"]["count"] if "references" in setting else 0
-    for _ in range(setting.get("repeats", 1)):
-        masks = [dropout_mask(shape, p, generator) for shape, p in specs]
-        chosen = None
-        if k:
-            size = pools.values.shape[1]
-            chosen = np.stack([seed_stream.choice(size, k, replace=k > size) for _ in x])
-        copies = [
-            x + smooth["sd"] * torch.randn(x.shape, generator=generator) if smooth.get("sd") else x
-            for _ in range(smooth.get("copies", 1))
-        ]
-        yield masks, chosen, copies
-
-
-def to_genes(model: nn.Module, attributions: torch.Tensor) -> torch.Tensor:
-    """Attributions on the model's inputs -> samples x genes (the CNN's grid mapped back)."""
-    return model.genes(attributions) if hasattr(model, "genes") else attributions
+def backend_for(model: nn.Module, explainer: Explainer, use_fast: bool = True) -> Backend:
+    """The first backend that serves `explainer` on `model` (Captum's alone without `use_fast`)."""
+    for backend in BACKENDS if use_fast else (captum_backend,):
+        if backend.serves(model, explainer):
+            return backend
+    raise ValueError(f"no backend computes {explainer.name} on a {type(model).__name__}")
 
 
 def explain_model(
@@ -246,7 +51,7 @@ def explain_model(
     x: np.ndarray,
     target: np.ndarray,
     setting: dict,
-    pools: Pools | np.ndarray | None,
+    pools,
     seed_stream: np.random.Generator,
     replicates: int = 1,
     score: str = "abs_then_mean",
@@ -256,69 +61,33 @@ def explain_model(
 ) -> list[tuple[int, int | None, np.ndarray]]:
     """Explain samples with one model: (replicate, estimate or None, samples x genes) blocks.
 
-    Without `keep_estimates` each replicate gives one block of scores; with it, one block of
-    signed attributions per estimate (the simulation curves subsample them). `use_fast` takes
-    the exact rewritten paths (`txai.fast` for the MLP, `txai.fast_cnn` for the CNN), Captum's
-    otherwise.
+    `setting`: the explainer's strategy (`config.setting_for`); `pools`: the samples' reference
+    pools (`draws.Pools`, or an array samples x pool x genes) or None. Without `keep_estimates`
+    each replicate gives one block of scores; with it, one block of signed attributions per
+    estimate (the simulation curves subsample them). `use_fast` takes the exact rewritten
+    paths where they apply, Captum's otherwise.
     """
-    from txai import fast, fast_cnn  # the fast paths build on this module's draws
-
-    if use_fast and fast.applies(model, explainer):
-        net, source = model, fast.estimates
-    elif use_fast and fast_cnn.applies(model, explainer):
-        net, source = model, fast_cnn.estimates
-    else:
-        net, source = explainable(model), estimates
+    record = TABLE[explainer]
+    backend = backend_for(model, record, use_fast)
     xt = torch.as_tensor(x, dtype=torch.float32)
-    tt = torch.tensor(target, dtype=torch.long)
     signed = keep_estimates or score == "mean_then_abs"
+    task = Task(record, xt, torch.tensor(target, dtype=torch.long), as_pools(pools), ig_steps,
+                signed)  # fmt: skip
+    dropout = dropouts(model)
     blocks = []
     for replicate in range(replicates):
-        total, count = torch.zeros_like(xt), 0
-        for index, attr in source(
-            net, explainer, xt, tt, setting, pools, seed_stream, ig_steps, signed
-        ):
+        draws = repeats(xt, setting, record, task.pools, seed_stream, dropout)
+        total, index = torch.zeros_like(xt), 0
+        for attr, times in backend.estimates(model, task, draws):
             attr = attr.detach()
-            if keep_estimates:
-                blocks.append((replicate, index, attr.numpy()))
-            total += attr.abs() if score == "abs_then_mean" else attr
-            count += 1
+            for _ in range(times):
+                if keep_estimates:
+                    blocks.append((replicate, index, attr.numpy()))
+                total += attr.abs() if score == "abs_then_mean" else attr
+                index += 1
         if not keep_estimates:
-            blocks.append((replicate, None, (total / count).abs().numpy()))
+            blocks.append((replicate, None, (total / index).abs().numpy()))
     return blocks
-
-
-class Pools(NamedTuple):
-    """Reference pools without a copy per sample: `values` (groups x pool x genes) and the group
-    of each explained sample (one group for a shared pool, one per class for `specific`)."""
-
-    values: np.ndarray
-    group: np.ndarray
-
-    def rows(self, samples: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-        """References `chosen` (per sample) from each sample's own pool."""
-        return self.values[self.group[samples], chosen]
-
-
-def as_pools(pools) -> Pools | None:
-    """Pools as given, or a samples x pool x genes array read as one group per sample."""
-    if pools is None or isinstance(pools, Pools):
-        return pools
-    return Pools(np.asarray(pools), np.arange(len(pools)))
-
-
-def sample_pools(
-    references: dict[str, pd.DataFrame], kind: str, classes: list[str], genes: list[str]
-) -> Pools:
-    """The reference pools of the explained samples: their class's for `specific`, the shared
-    pool otherwise."""
-    pool = references[kind]
-    if kind != "specific":
-        return Pools(pool[genes].to_numpy(np.float32)[None], np.zeros(len(classes), dtype=int))
-    names = sorted(set(classes))
-    by_class = {c: g[genes].to_numpy(np.float32) for c, g in pool.groupby("class")}
-    group = np.array([names.index(c) for c in classes])
-    return Pools(np.stack([by_class[c] for c in names]), group)
 
 
 def run(

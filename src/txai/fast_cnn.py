@@ -12,36 +12,31 @@ So each distinct input (the samples, IntegratedGradients' path points, the refer
 through the trunk once, shared by every repeat that explains it; only the head differs by
 repeat. The rows of many repeats then take one backward pass together: large convolutions
 instead of one small Captum call per repeat. Masks, references and noise come from
-`explain.repeat_draws`, so the result equals the Captum path on the same draws.
+`txai.draws`, so the result equals the Captum backend on the same draws.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from captum.attr._utils.approximation_methods import approximation_parameters
 
-from txai import fast, models
-from txai.config import CNN_ONLY
-from txai.explain import as_pools, repeat_draws
+from txai import models
+from txai.explainers import Explainer
 
-EXPLAINERS = (*fast.EXPLAINERS, *CNN_ONLY)  # the MLP's six, then Grad-CAM and Grad-CAM++
-RULES = {
-    "GuidedBackprop": "guided",
-    "GuidedGradCam": "guided",
-    "GuidedGradCamPlusPlus": "guided",
-    "DeepLift": "deeplift",
-    "DeepLiftShap": "deeplift",
-}  # the backward rule of each explainer; the plain gradient for the others
 EPS = 1e-10  # Captum's DeepLift threshold below which a rule falls back to the gradient
 CHUNK_VALUES = 2**21  # backward rows x first-block activations per batch (8 MB: cache-sized)
 
 
-def applies(model, explainer: str) -> bool:
-    return isinstance(model, models.CNN) and explainer in EXPLAINERS
+def serves(model, explainer: Explainer) -> bool:
+    """Every explainer of the CNN whose Grad-CAM variant, if any, is one of CAM_WEIGHTS."""
+    return (
+        isinstance(model, models.CNN)
+        and explainer.model
+        and (explainer.cam is None or explainer.cam in CAM_WEIGHTS)
+    )
 
 
 class Block(NamedTuple):
@@ -152,25 +147,35 @@ def head(model, outs: list[torch.Tensor], masks, target, rule: str) -> list[torc
     return [masks * (g * scale)[..., None, None] / area for g in grads]
 
 
-def grad_cams(model, front: list[Block], masks, target, plus: bool) -> torch.Tensor:
-    """Grad-CAM (Captum's LayerGradCam) or Grad-CAM++ on the last convolution, upsampled."""
+def grad_cam_weights(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM's channel weights (Captum's LayerGradCam): the mean gradient over positions."""
+    return g.mean(dim=(-2, -1), keepdim=True)
+
+
+def grad_cam_plus_plus_weights(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM++'s channel weights: sum over positions of alpha * relu(g), with
+    alpha = g^2 / (2 g^2 + sum(A) g^3), 0 where that denominator is 0."""
+    denominator = 2 * g**2 + a.sum(dim=(-2, -1), keepdim=True) * g**3
+    nonzero = denominator != 0
+    alpha = torch.where(nonzero, g**2 / torch.where(nonzero, denominator, 1.0), 0.0)
+    return (alpha * F.relu(g)).sum(dim=(-2, -1), keepdim=True)
+
+
+CAM_WEIGHTS = {"grad-cam": grad_cam_weights, "grad-cam++": grad_cam_plus_plus_weights}
+
+
+def grad_cams(model, front: list[Block], masks, target, variant: str) -> torch.Tensor:
+    """A Grad-CAM variant on the last convolution (`CAM_WEIGHTS`), ReLU'd and upsampled."""
     upstream = head(model, [front[-1].y], masks, target, "gradient")
     g, a = backward(model, [front], upstream, "gradient", last=True), front[-1].z
-    if plus:
-        denominator = 2 * g**2 + a.sum(dim=(-2, -1), keepdim=True) * g**3
-        nonzero = denominator != 0
-        alpha = torch.where(nonzero, g**2 / torch.where(nonzero, denominator, 1.0), 0.0)
-        weights = (alpha * F.relu(g)).sum(dim=(-2, -1), keepdim=True)
-    else:
-        weights = g.mean(dim=(-2, -1), keepdim=True)
-    cam = F.relu((weights * a).sum(dim=-3, keepdim=True))
+    cam = F.relu((CAM_WEIGHTS[variant](g, a) * a).sum(dim=-3, keepdim=True))
     size = (model.side, model.side)
     return F.interpolate(cam.flatten(0, 1), size=size, mode="nearest").view(*cam.shape[:3], *size)
 
 
 class Item(NamedTuple):
     """One estimate to compute: the repeat's mask, the trunk inputs it shares (by `key`), the
-    explained grids and references, and how many times the Captum path yields it."""
+    explained grids and references, and how many equal estimates it stands for."""
 
     key: object
     points: tuple  # (input rows,) or (input rows, reference rows): grids
@@ -181,79 +186,54 @@ class Item(NamedTuple):
     times: int
 
 
-@torch.no_grad()
-def estimates(
-    model: models.CNN,
-    explainer: str,
-    x: torch.Tensor,
-    target: torch.Tensor,
-    setting: dict,
-    pools,
-    seed_stream: np.random.Generator,
-    ig_steps: int = 50,
-    signed: bool = False,
-):
-    """The same estimates as `explain.estimates` for a CNN: (index, samples x genes).
+def item(model, task, mask, grid, estimate, path) -> Item:
+    """The Item of one estimate of a copy whose grids are `grid`."""
+    key = "x" if estimate.fixed else None  # the same trunk inputs in every repeat
+    if estimate.chosen is None:
+        return Item(key, (grid,), mask, grid, None, task.target, estimate.times)
+    picked = torch.as_tensor(task.pools.rows(estimate.chosen))  # samples x K' x genes
+    k = picked.shape[1]
+    base = model.prepare(picked.reshape(-1, picked.shape[-1]))
+    inputs, target = grid.repeat_interleave(k, 0), task.target.repeat_interleave(k)
+    if path is None:
+        return Item(key, (inputs, base), mask, grid, base, target, estimate.times)
+    points = torch.cat([base + a * (inputs - base) for a in path[1]])  # IG's path, step by step
+    return Item(key, (points,), mask, grid, base, target.repeat(len(path[1])), estimate.times)
 
-    Items (one per estimate the Captum path computes) are collected until CHUNK_VALUES; then the
-    distinct trunk inputs go forward once and all items' rows go backward in one batch.
+
+@torch.no_grad()
+def estimates(model: models.CNN, task, repeats):
+    """One replicate of a CNN (the `txai.backend.Backend` interface): the same estimates as
+    the Captum backend.
+
+    Items (one per estimate) are collected until CHUNK_VALUES; then the distinct trunk inputs
+    go forward once and all items' rows go backward in one batch.
     """
-    model = model.eval()
-    pools = as_pools(pools)
-    same = pools is not None and bool((pools.values == pools.values[:, :1]).all())
-    k = setting["references"]["count"] if "references" in setting else 1
-    side = model.side // 8
-    specs = [((model.conv3.out_channels, side, side), model.dropout.p)]
     per_row = model.conv1.out_channels * model.side**2
     path = None
-    if explainer == "IntegratedGradients":
+    if task.explainer.path:
         step_sizes, alphas = approximation_parameters("gausslegendre")
-        path = (torch.tensor(step_sizes(ig_steps)), torch.tensor(alphas(ig_steps)))
-    items, index, cache = [], 0, {}
-    for masks, chosen, copies in repeat_draws(x, setting, pools, seed_stream, specs):
-        for noisy in copies:
-            grid = model.prepare(noisy)
-            shared = "x" if noisy is x else None  # SmoothGrad's copies are each their own
-            if chosen is None:
-                items.append(Item(shared, (grid,), masks[0], grid, None, target, 1))
-            elif explainer == "DeepLiftShap" and not same:
-                picked = torch.as_tensor(pools.values[pools.group[:, None], chosen])
-                base = model.prepare(picked.reshape(-1, picked.shape[-1]))
-                inputs = grid.repeat_interleave(k, 0)
-                item = Item(None, (inputs, base), masks[0], grid, base,
-                            target.repeat_interleave(k), 1)  # fmt: skip
-                items.append(item)
-            else:
-                once = explainer == "DeepLiftShap" or same
-                for j in range(1 if once else k):
-                    refs = torch.as_tensor(pools.rows(np.arange(len(x)), chosen[:, j]))
-                    base = model.prepare(refs)
-                    key = shared if same else None
-                    if path is None:
-                        points = (grid, base)
-                    else:  # IG's path points, step by step
-                        points = (torch.cat([base + a * (grid - base) for a in path[1]]),)
-                    times = 1 if explainer == "DeepLiftShap" else (k if same else 1)
-                    rows_target = target.repeat(ig_steps) if path is not None else target
-                    items.append(Item(key, points, masks[0], grid, base, rows_target, times))
+        path = (torch.tensor(step_sizes(task.ig_steps)), torch.tensor(alphas(task.ig_steps)))
+    items, cache = [], {}
+    for repeat in repeats:
+        for copy in repeat.copies:
+            grid = model.prepare(copy.inputs)
+            items += [item(model, task, repeat.masks[0], grid, e, path) for e in copy.estimates]
         if sum(len(item.points[0]) for item in items) * per_row >= CHUNK_VALUES:
-            for out in _chunk(model, explainer, items, path, signed, cache):
-                yield index, out
-                index += 1
+            yield from _chunk(model, task, items, path, cache)
             items = []
-    for out in _chunk(model, explainer, items, path, signed, cache):
-        yield index, out
-        index += 1
+    yield from _chunk(model, task, items, path, cache)
 
 
-def _chunk(model, explainer: str, items: list[Item], path, signed: bool, cache: dict):
-    """The estimates of collected items, in order (each repeated `times`).
+def _chunk(model, task, items: list[Item], path, cache: dict):
+    """(estimate, times) of collected items, in order.
 
     Items that share their trunk inputs (one key) go forward once, their gradients laid out
     repeats x rows; otherwise the items' inputs go forward together, laid out 1 x all rows.
     """
     if not items:
         return
+    explainer = task.explainer
     shared = items[0].key is not None and all(item.key == items[0].key for item in items)
     if shared:
         if items[0].key not in cache:  # later chunks of the same inputs reuse the forward
@@ -267,8 +247,7 @@ def _chunk(model, explainer: str, items: list[Item], path, signed: bool, cache: 
         fronts = [trunk(model, torch.cat([i.points[h] for i in items])) for h in halves]
         masks = torch.cat([i.mask.expand(len(i.target), -1, -1, -1) for i in items])[None]
         target = torch.cat([item.target for item in items])
-    rule = RULES.get(explainer, "gradient")
-    upstream = head(model, [front[-1].y for front in fronts], masks, target, rule)
+    upstream = head(model, [front[-1].y for front in fronts], masks, target, explainer.rule)
     fold = None
     if path is not None:  # IG: the step-weighted sum over the path, before the linear conv1
         steps, n = len(path[0]), len(items[0].grid)
@@ -277,9 +256,9 @@ def _chunk(model, explainer: str, items: list[Item], path, signed: bool, cache: 
         def fold(g):
             return (g.unflatten(1, (-1, steps, n)) * weights).sum(2).flatten(1, 2)
 
-    grads = backward(model, fronts, upstream, rule, fold=fold)
-    if explainer in ("GuidedGradCam", "GuidedGradCamPlusPlus"):
-        grads = grads * grad_cams(model, fronts[0], masks, target, explainer.endswith("PlusPlus"))
+    grads = backward(model, fronts, upstream, explainer.rule, fold=fold)
+    if explainer.cam is not None:
+        grads = grads * grad_cams(model, fronts[0], masks, target, explainer.cam)
     start = 0
     for number, item in enumerate(items):
         size = len(item.target) // (1 if path is None else len(path[0]))  # rows after `fold`
@@ -289,17 +268,15 @@ def _chunk(model, explainer: str, items: list[Item], path, signed: bool, cache: 
             grad = grads[0, start : start + size]
             start += size
         n = len(item.grid)
-        if explainer == "IntegratedGradients":
+        if explainer.path:
             attr = grad * (item.grid - item.base)
-        elif explainer in ("DeepLift", "DeepLiftShap"):
+        elif explainer.references:  # the mean over the estimate's references
             attr = grad * (item.points[0] - item.base)
             attr = attr.view(n, -1, *attr.shape[1:]).mean(1)
-        elif explainer == "InputXGradient":
+        elif explainer.multiplies_by_inputs:
             attr = grad * item.grid
-        elif explainer == "Saliency" and not signed:
+        elif explainer.absolute and not task.signed:
             attr = grad.abs()
         else:
             attr = grad
-        genes = model.genes(attr)
-        for _ in range(item.times):
-            yield genes
+        yield model.genes(attr), item.times

@@ -28,9 +28,17 @@ class MLP(nn.Module):
         """x: samples x genes (log2 TPM + 1) -> class logits."""
         return self.out(self.dropout(self.relu(self.bn(self.hidden(x)))))
 
+    @property
+    def n_genes(self) -> int:
+        return self.hidden.in_features
+
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """The model's input for gene vectors (the MLP takes them as they are)."""
         return x
+
+    def genes(self, values: torch.Tensor) -> torch.Tensor:
+        """Values on the model's inputs -> samples x genes (the same for the MLP)."""
+        return values
 
 
 class CNN(nn.Module):
@@ -74,6 +82,10 @@ class CNN(nn.Module):
         self.gap = nn.AvgPool2d(self.side // 8)
         self.bn4, self.relu4 = nn.BatchNorm1d(c3), nn.ReLU()
         self.out = nn.Linear(c3, n_classes)
+
+    @property
+    def n_genes(self) -> int:
+        return self.order.numel()
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Gene vectors (samples x genes, canonical order) -> grids (samples x 1 x side x side)."""

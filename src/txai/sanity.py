@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from txai import explain, io, models, train
+from txai.config import setting_for
+from txai.draws import sample_pools
 from txai.reproducibility import within_blocks
 
 log = logging.getLogger(__name__)
@@ -105,14 +107,12 @@ def run(
     models.append(("labels", "permuted labels", 1, permuted))
     rows = []
     for explainer in explainers:
-        strategy = explain.setting_for(setting, explainer)
+        strategy = setting_for(setting, explainer)
         pools = None
         if "references" in strategy:
             kind = strategy["references"]["type"]
             frames = {kind: io.read_table(references[kind])}
-            pools = explain.sample_pools(
-                frames, kind, sheet["class"].iloc[chosen].tolist(), gene_ids
-            )
+            pools = sample_pools(frames, kind, sheet["class"].iloc[chosen].tolist(), gene_ids)
         scores = {}
         for randomisation, layer, step, net in models:
             stream = io.rng(seed, "sanity", arch, explainer)  # the same draws for every variant

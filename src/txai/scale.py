@@ -19,7 +19,8 @@ import pandas as pd
 import yaml
 
 from txai import simulate
-from txai.config import CNN_ONLY, REFERENCE_BASED, grid_side, model_ids, setting_for
+from txai.config import explainers_by_arch, grid_side, model_ids, setting_for
+from txai.explainers import TABLE
 
 PAPER = {"samples": 27_417, "genes": 19_241, "classes": 82}
 BYTES = 4  # float32 everywhere a matrix is held
@@ -104,16 +105,21 @@ def train_flops(config: dict, arch: str) -> float:
     return BACKWARD * forward_flops(config, arch) * rows * epochs(config, arch)
 
 
+def estimates(strategy: dict, explainer: str) -> int:
+    """Estimates per explained sample in one replicate: repeats x copies x references (one
+    estimate a copy for an explainer that averages its references)."""
+    n = strategy.get("repeats", 1) * strategy.get("smoothgrad", {}).get("copies", 1)
+    if "references" in strategy and not TABLE[explainer].averages_references:
+        n *= strategy["references"]["count"]  # setting_for keeps them where they are used
+    return n
+
+
 def passes(config: dict, strategy: dict, explainer: str) -> int:
-    """Forward-backward passes per explained sample for one replicate of one model."""
-    n = strategy.get("repeats", 1)
-    n *= strategy.get("smoothgrad", {}).get("copies", 1)
-    if "references" in strategy:  # setting_for keeps them for reference-based explainers only
+    """Forward-backward passes per explained sample for one replicate of one model: each
+    reference of an estimate, each of its passes (the path's points, Grad-CAM's own pass)."""
+    n = estimates(strategy, explainer) * TABLE[explainer].passes(config["explain"]["ig_steps"])
+    if "references" in strategy and TABLE[explainer].averages_references:
         n *= strategy["references"]["count"]
-    if explainer == "IntegratedGradients":
-        n *= config["explain"]["ig_steps"]
-    if explainer in CNN_ONLY:
-        n *= 2  # Grad-CAM's own pass beside GuidedBackprop
     return n
 
 
@@ -135,15 +141,11 @@ def explain_flops(config: dict, arch: str, explainer: str, setting: dict, models
     )
 
 
-def estimates_stored(config: dict, setting: dict, explainer: str) -> int:
+def estimates_stored(setting: dict, explainer: str) -> int:
     """Rows per explained sample and replicate in an attribution file."""
     if not setting.get("keep_estimates"):
         return 1
-    return (
-        passes(config, setting_for(setting, explainer), explainer)
-        // (config["explain"]["ig_steps"] if explainer == "IntegratedGradients" else 1)
-        // (2 if explainer in CNN_ONLY else 1)
-    )
+    return estimates(setting_for(setting, explainer), explainer)
 
 
 def matrix_mb(config: dict, copies: float = 1.0) -> int:
@@ -154,7 +156,7 @@ def matrix_mb(config: dict, copies: float = 1.0) -> int:
 def attribution_mb(config: dict, setting: dict, explainer: str, models: list) -> int:
     """An explain job's outputs held in memory: samples x genes x stored rows x models."""
     rows = explained(config, setting) * replicate_factor(config, setting, models)
-    rows *= estimates_stored(config, setting, explainer)
+    rows *= estimates_stored(setting, explainer)
     return math.ceil(rows * size(config)["genes"] * BYTES / MB)
 
 
@@ -176,7 +178,7 @@ def mem_mb(config: dict, stage: str, **job) -> int:
         return BASE_MB + matrix_mb(config, 6)
     if stage == "explain":
         setting, explainer = job["setting"], job["explainer"]
-        kinds = 2 * len(config["focus_tissues"]) if explainer in REFERENCE_BASED else 0
+        kinds = 2 * len(config["focus_tissues"]) if TABLE[explainer].references else 0
         return (
             BASE_MB + WORKSPACE_MB[job["arch"]] + matrix_mb(config, 1) + pools_mb * kinds
             + 3 * attribution_mb(config, setting, explainer, job["models"])
@@ -185,19 +187,22 @@ def mem_mb(config: dict, stage: str, **job) -> int:
         return mem_mb(config, "train") + WORKSPACE_MB[job["arch"]]
     if stage in ("aggregate", "reproducibility"):
         # one (architecture, explainer) at a time: every model's scores and their ranks
-        settings = config["explain"]["settings"]
+        settings, run = config["explain"]["settings"], explainers_by_arch(config)
         arch = job.get("arch")
         held = max(
-            attribution_mb(config, settings[name][a], "DeepLift", model_ids(config["train"][a]))
+            attribution_mb(config, settings[name][a], e, model_ids(config["train"][a]))
             for name in ("plain", "optimised")
             for a in ([arch] if arch else ("mlp", "cnn"))
+            for e in run[a]
         )
         return BASE_MB + 3 * held
     if stage == "simulate":
+        run = explainers_by_arch(config)
         held = max(
-            attribution_mb(config, setting[a], "DeepLift", model_ids(config["train"][a])[:1])
+            attribution_mb(config, setting[a], e, model_ids(config["train"][a])[:1])
             for setting in simulate.settings(config["simulate"]).values()
             for a in ("mlp", "cnn")
+            for e in run[a]
         )
         return BASE_MB + 3 * config["simulate"]["models"] * held
     if stage in ("annotate", "differential"):  # the matrix in float64, ranks and medians
@@ -232,8 +237,7 @@ def stage_flops(config: dict, stage: str, **job) -> float:
         setting = config["explain"]["settings"]["plain"][arch]
         explain = sum(
             explain_flops(config, arch, e, setting, ["m01"])
-            for e in config["explain"]["explainers"]
-            if arch == "cnn" or e not in CNN_ONLY
+            for e in explainers_by_arch(config)[arch]
         )
         ratio = config["sanity"]["epochs"] / epochs(config, arch)
         return ratio * train_flops(config, arch) + 2 * layers * explain
@@ -247,15 +251,12 @@ def settings(config: dict) -> dict:
 
 def explain_jobs(config: dict, arch: str):
     """(explainer, setting name, setting, models) of every explain job of an architecture."""
-    explainers = [e for e in config["explain"]["explainers"] if arch == "cnn" or e not in CNN_ONLY]
+    explainers = explainers_by_arch(config)[arch]
     ids = model_ids(config["train"][arch])
     size_ = config["explain"]["models_per_job"] or len(ids)
     batches = [ids[i : i + size_] for i in range(0, len(ids), size_)]
     curves = ids[: config["simulate"]["models"]]
-    wanted = {
-        (s, e)
-        for _, _, s, e in simulate.sources(config["simulate"], arch, explainers, REFERENCE_BASED)
-    }
+    wanted = {(s, e) for _, _, s, e in simulate.sources(config["simulate"], arch, explainers)}
     for name, setting in settings(config).items():
         for explainer in explainers:
             if name in config["explain"]["settings"]:

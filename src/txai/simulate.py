@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from txai import aggregate, io, reproducibility
+from txai.explainers import TABLE
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def settings(config: dict) -> dict[str, dict]:
     focus tissues (`samples` a class): pseudo-samples are SmoothGrad copies of one repeat;
     repeats each draw their own dropout mask and one reference of the architecture's type
     (`reference`); a reference curve does the same with one reference type, for
-    `reference_based` explainers only (see `sources`).
+    explainers that use references only (see `sources`).
     """
     pool, ref = config["pool"], config["reference"]
     spec = {"split": "test", "tissues": "focus", "status": "normal", "per_class": config["samples"]}
@@ -104,7 +105,7 @@ def settings(config: dict) -> dict[str, dict]:
     return out
 
 
-def sources(config: dict, arch: str, explainers: list, reference_based: tuple) -> list[tuple]:
+def sources(config: dict, arch: str, explainers: list) -> list[tuple]:
     """(curve, reference type, setting, explainer) of every estimate curve of an architecture.
 
     The reference curve of the architecture's own type is its repeats curve (the same recipe),
@@ -113,10 +114,11 @@ def sources(config: dict, arch: str, explainers: list, reference_based: tuple) -
     own = config["reference"][arch]
     out = []
     for explainer in explainers:
-        kind = own if explainer in reference_based else ""
+        references = TABLE[explainer].references
+        kind = own if references else ""
         out.append(("pseudo-samples", kind, "curve_pseudo_samples", explainer))
         out.append(("repeats", kind, "curve_repeats", explainer))
-        if explainer in reference_based:
+        if references:
             for ref in config["reference_types"]:
                 setting = "curve_repeats" if ref == own else f"curve_references_{ref}"
                 out.append(("references", ref, setting, explainer))
@@ -146,7 +148,7 @@ def estimate_curve(items: np.ndarray, ns, rng, score: str, k: int) -> pd.DataFra
 
 def run(
     *, estimates: list, scores: list, samples, genes, config: dict, score: str, k: int,
-    seed: int, reference_based: tuple, out,
+    seed: int, out,
 ) -> None:  # fmt: skip
     """All curves of Figure 2 A-D and S4 in one tidy table: arch, explainer, curve, reference,
     n, sample, tissue, pair, rho, overlap.
@@ -165,7 +167,7 @@ def run(
     tables = []
     for arch in ("mlp", "cnn"):
         explainers = sorted({e for a, e, _ in files if a == arch})
-        series = sources(config, arch, explainers, reference_based)
+        series = sources(config, arch, explainers)
         series += [("models", "", config["setting"], e) for e in explainers]
         for curve, ref, setting, explainer in series:
             paths = sorted(files.get((arch, explainer, setting), []))

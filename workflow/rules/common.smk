@@ -11,12 +11,12 @@ SCHEMAS = Path(workflow.current_basedir).parent / "schemas"
 
 from txai import scale, simulate  # noqa: E402
 from txai.config import (  # noqa: E402
-    REFERENCE_BASED,
     check,
     check_combinations,
     check_demo_focus,
     explainers_by_arch,
     model_ids,
+    setting_for,
 )
 from txai.data import check_focus, read_sample_sheet  # noqa: E402
 
@@ -130,7 +130,7 @@ def curve_models(arch):
 
 def curve_inputs(arch):
     """The curve settings' attribution files an architecture needs (each once)."""
-    sources = simulate.sources(SIMULATE, arch, EXPLAINERS[arch], REFERENCE_BASED)
+    sources = simulate.sources(SIMULATE, arch, EXPLAINERS[arch])
     pairs = dict.fromkeys((setting, explainer) for _, _, setting, explainer in sources)
     return [
         f"results/attributions/{arch}/{explainer}/{setting}/{model}.parquet"
@@ -168,16 +168,11 @@ def explain_batches(arch):
 
 
 def reference_inputs(arch, wildcards):
-    """The reference pools a setting uses for an explainer (none for gradient-only ones)."""
-    setting = SETTINGS[wildcards.setting][arch]
-    kinds = {
-        strategy["references"]["type"]
-        for strategy in (setting, *setting.get("overrides", {}).values())
-        if "references" in strategy
-    }
-    if wildcards.explainer not in REFERENCE_BASED:
+    """The reference pool a setting uses for an explainer (none where it uses no references)."""
+    strategy = setting_for(SETTINGS[wildcards.setting][arch], wildcards.explainer)
+    if "references" not in strategy:
         return []
-    return [f"results/references/{kind}.parquet" for kind in sorted(kinds)]
+    return [f"results/references/{strategy['references']['type']}.parquet"]
 
 
 def final_outputs():

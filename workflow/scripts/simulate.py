@@ -3,7 +3,6 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # txai from this repository
 
 from txai import simulate
-from txai.config import REFERENCE_BASED
 from txai.workflow import job
 
 with job(snakemake):
@@ -16,6 +15,5 @@ with job(snakemake):
         score=snakemake.params.score,
         k=snakemake.params.k,
         seed=snakemake.params.seed,
-        reference_based=REFERENCE_BASED,
         out=snakemake.output[0],
     )
