@@ -20,4 +20,6 @@ for tree in "$work/base" "$repo"; do
     && find results -type f ! -name provenance.json | sort | xargs sha256sum) > "$work/$name.sha"
 done
 diff "$work/base.sha" "$work/work.sha"
+echo "hash of the hash lists: $(sha256sum < "$work/base.sha" | cut -c1-16) (base)," \
+  "$(sha256sum < "$work/work.sha" | cut -c1-16) (working tree)"
 echo "identical: $(wc -l < "$work/work.sha") result files at $(git -C "$repo" rev-parse --short "$base") and in the working tree"
