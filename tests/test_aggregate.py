@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from txai import aggregate, io
+from txai import aggregate, io, paths
 
 GENES = ["g1", "g2", "g3", "g4"]
 
@@ -236,3 +236,26 @@ def test_long_form_top_files_aggregate_with_absent_genes_as_zero(tmp_path):
     np.testing.assert_allclose(
         mean[genes].to_numpy(), [[1.0, 3.0, 3.0]]
     )  # (2+0)/2, (0+6)/2, (4+2)/2
+
+
+def test_label():
+    assert aggregate.label("mlp", "DeepLift", False) == "MLP DeepLift"
+    assert aggregate.label("cnn", "Saliency", True) == "CNN-Agg Saliency"
+
+
+def test_combinations_take_the_mean_and_the_first_models_replicate_0(tmp_path):
+    """A single model is m01's replicate 0 (the explanation the mean over models averages),
+    never the mean of its replicates; arch and explainer come from the paths."""
+    genes = ["g1", "g2"]
+    mean = pd.DataFrame({"sample": ["s1", "s2"], "g1": [1.0, 2.0], "g2": [3.0, 4.0]})
+    means = tmp_path / paths.aggregate("cnn", "DeepLift", "optimised", "mean")
+    io.write_table(mean, means)
+    single = pd.DataFrame({"sample": ["s1", "s2"] * 2, "replicate": [0, 0, 1, 1],
+                           "g2": [5.0, 6.0, 50.0, 60.0], "g1": [7.0, 8.0, 70.0, 80.0]})  # fmt: skip
+    singles = tmp_path / paths.attribution("mlp", "Saliency", "optimised", "m01")
+    io.write_table(single, singles)
+    found = list(aggregate.combinations([means], [singles], "abs_then_mean", genes))
+    assert [f[:3] for f in found] == [("cnn", "DeepLift", True), ("mlp", "Saliency", False)]
+    np.testing.assert_array_equal(found[0][3].to_numpy(), [[1, 3], [2, 4]])
+    np.testing.assert_array_equal(found[1][3].to_numpy(), [[7, 5], [8, 6]])
+    assert found[1][3].index.tolist() == ["s1", "s2"] and list(found[1][3].columns) == genes

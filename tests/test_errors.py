@@ -242,6 +242,20 @@ def matrix_tpm_sums_too_high(tmp):
     return prepare(tmp, matrix=frame), [tmp / "expression.tsv", "tpm", "lungN1", "4.06e+06"]
 
 
+def source_scale_mismatch(tmp):
+    """A toil matrix (log2(TPM + 0.001)) whose values lie below log2(0.001)."""
+    read = {**sources.READ["toil"], "genes_in": "rows"}  # the layout is not the point here
+    values = [
+        tmp / "expression.tsv",
+        "toil",
+        "log2",
+        " with pseudocount 0.001",
+        "gene 'ENSG00000000001' in sample 'liverN0' is -10.5406, below log2(0.001) = -9.9658",
+    ]
+    call = prepare(tmp, matrix=make_matrix("log2") - 14, **read, origin="cohort.source: toil")
+    return call, values
+
+
 def counts_without_lengths(tmp):
     values = [tmp / "expression.tsv", "cohort.files.genes is not set"]
     return prepare(tmp, scale="counts"), values
@@ -562,6 +576,7 @@ CASES = {
     "matrix-log2-below-pseudocount": matrix_log2_below_pseudocount,
     "matrix-log2-above-max": matrix_log2_above_max,
     "matrix-tpm-sum-above-1e6": matrix_tpm_sums_too_high,
+    "source-scale-mismatch": source_scale_mismatch,
     "counts-without-lengths": counts_without_lengths,
     "sheet-missing-column": sheet_missing_column,
     "sheet-bad-cell": sheet_bad_cell,

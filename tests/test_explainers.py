@@ -12,7 +12,7 @@ import torch
 import yaml
 from conftest import REPO, TINY
 
-from txai import config, explain, models, scale, simulate
+from txai import config, curves, explain, models, plan, scale
 from txai.explainers import TABLE
 from txai.io import InputError
 
@@ -98,7 +98,10 @@ def test_the_cost_model_prices_a_copy_like_the_original(names):
     assert scale.table(renamed).equals(scale.table(original))
     for arch in ("mlp", "cnn"):
         jobs = [
-            [(e, n, config.setting_for(s, e), m) for e, n, s, m in scale.explain_jobs(c, arch)]
+            [
+                (j.explainer, j.setting, config.setting_for(j.spec, j.explainer), j.models)
+                for j in plan.explain_jobs(c, arch)
+            ]  # fmt: skip
             for c in (original, renamed)
         ]
         assert [(e.replace(copy, name), *rest) for e, *rest in jobs[1]] == jobs[0]
@@ -108,8 +111,8 @@ def test_the_cost_model_prices_a_copy_like_the_original(names):
                             models=batch) == size(original, "explain", arch=arch,
                                                   explainer=explainer, setting=setting,
                                                   models=batch)  # fmt: skip
-        found = simulate.sources(original["simulate"], arch, [name])
-        assert simulate.sources(renamed["simulate"], arch, [copy]) == [
+        found = curves.sources(original["simulate"], arch, [name])
+        assert curves.sources(renamed["simulate"], arch, [copy]) == [
             (*row[:3], copy) for row in found
         ]
 

@@ -13,12 +13,12 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "txai"
 
 LAYERS = [  # bottom first
-    ("foundation", set("__init__ io stats".split())),
+    ("foundation", set("__init__ io stats paths".split())),
     ("descriptions", set("explainers config models".split())),
     ("draws", {"draws"}),
     ("backends", set("backend captum_backend fast fast_cnn".split())),
     ("stages", set("cohort sources download data references train explain sanity aggregate "
-                   "reproducibility simulate annotate differential scale".split())),
+                   "reproducibility curves annotate differential plan scale".split())),
     ("presentation", set("figures repro_figures bio_figures scorecard report gallery "
                          "workflow".split())),
 ]  # fmt: skip

@@ -193,11 +193,6 @@ def test_replicate_rows_aggregated():
     assert rows[0][1].shape == (3, 2, 3)
 
 
-def test_label():
-    assert rp.label("mlp", "DeepLift", False) == "MLP DeepLift"
-    assert rp.label("cnn", "Saliency", True) == "CNN-Agg Saliency"
-
-
 def test_consistency_hand_case():
     combos = {  # 2 samples x 4 genes; top 2 in comments
         "A": np.array([[4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0]]),  # {0, 1}, {2, 3}

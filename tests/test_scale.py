@@ -8,7 +8,7 @@ import yaml
 from conftest import REPO, snakemake
 from torch.utils.flop_counter import FlopCounterMode
 
-from txai import models, scale
+from txai import models, plan, scale
 from txai.config import model_ids, setting_for
 
 PAPER = REPO / "config" / "paper.yaml"
@@ -84,16 +84,29 @@ def test_explained_samples_follow_the_sample_set(paper):
     assert scale.explained(paper, capped) == 4 * 3
 
 
-def test_demo_job_counts_match_the_dag(demo, workdir):
+@pytest.mark.parametrize("per_job", [0, 3])
+def test_the_dag_and_the_cost_model_take_one_plan(demo, workdir, per_job):
+    """With explain.models_per_job changed, the rules and txai.scale both follow txai.plan: the
+    same batches, the same explain jobs per batch."""
+    demo = yaml.safe_load(yaml.safe_dump(demo))
+    demo["explain"]["models_per_job"] = per_job
+    (workdir / "per_job.yaml").write_text(yaml.safe_dump({"explain": {"models_per_job": per_job}}))
     table = scale.table(demo).set_index("stage")
     for arch in ("mlp", "cnn"):
         assert table.loc[f"train {arch}", "jobs"] == len(model_ids(demo["train"][arch])) + 1
-    done = snakemake("-n", cwd=workdir)
+    done = snakemake("-n", "--configfile", "config/config.yaml", "per_job.yaml", cwd=workdir)
     assert done.returncode == 0, done.stderr
-    counts = dict(re.findall(r"^(explain_\w+)\s+(\d+)$", done.stdout, re.M))
+    counts = {rule: int(n) for rule, n in re.findall(r"^(explain_\w+)\s+(\d+)$", done.stdout, re.M)}
     for arch in ("mlp", "cnn"):
-        dag = sum(int(n) for rule, n in counts.items() if rule.startswith(f"explain_{arch}_"))
-        assert table.loc[f"explain {arch}", "jobs"] == dag
+        jobs = plan.explain_jobs(demo, arch)
+        batches = plan.batches(demo, arch)
+        assert len(model_ids(demo["train"][arch])) == 10  # 1 batch, or 4 of 3; then curves
+        assert list(batches) == (["b01"] if per_job == 0 else ["b01", "b02", "b03", "b04"]) + [
+            "curves"
+        ]
+        want = {f"explain_{arch}_{b}": sum(j.batch == b for j in jobs) for b in batches}
+        assert {r: n for r, n in counts.items() if r.startswith(f"explain_{arch}_")} == want
+        assert table.loc[f"explain {arch}", "jobs"] == sum(want.values())
 
 
 def test_paper_config_stands_alone():

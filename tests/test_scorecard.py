@@ -144,7 +144,8 @@ def write_inputs(folder, genes: pd.DataFrame):
     mean.insert(0, "sample", sheet["sample"])
     means = folder / "aggregate" / "mlp" / "DeepLift" / "optimised" / "mean.parquet"
     io.write_table(mean, means)
-    # Single model, two replicates: g02 leads the first, g01 leads on average.
+    # Single model, two replicates: g02 leads the first (the single model's scores: replicate
+    # 0, as the mean over models takes it), g01 leads on average.
     first = [[1, 6, 0, 0, 0]] * 2 + [[0, 0, 0, 0, 0]] * 2 + [[0, 0, 0, 0, 0]]
     second = [[9, 0, 0, 0, 0]] * 2 + [[0, 0, 0, 0, 9]] * 2 + [[0, 0, 0, 0, 0]]
     single = pd.DataFrame(first + second, columns=genes["gene"], dtype=float)
@@ -186,11 +187,12 @@ def test_run_writes_one_row_per_combination_and_focus_class(tmp_path):
     assert table["status"].tolist() == ["normal", "cancer"] * 2
     assert table["markers"].tolist() == [2, 2, 2, 2]  # normal_a: g01 g03; cancer_a: g03 g04
     # MLP-Agg: normal_a ranks g01 g03 ...; cancer_a ranks g04 g05 g03.
-    # CNN single (replicates averaged): normal_a ranks g01 (5) g02 (3); cancer_a g05 then ties.
-    assert table["hits"].tolist() == [1, 1, 1, 0]
-    assert table["recall"].tolist() == [0.5, 0.5, 0.5, 0.0]
-    assert table["precision"].tolist() == [1.0, 1.0, 1.0, 0.0]
-    # Top 2 (R-precision): {g01,g03}, {g04,g05}, {g01,g02}, {g05,g01}.
+    # CNN single (replicate 0): normal_a ranks g02 (6) g01 (1); cancer_a is all 0, so ties keep
+    # the gene order, g01 g02.
+    assert table["hits"].tolist() == [1, 1, 0, 0]
+    assert table["recall"].tolist() == [0.5, 0.5, 0.0, 0.0]
+    assert table["precision"].tolist() == [1.0, 1.0, 0.0, 0.0]
+    # Top 2 (R-precision): {g01,g03}, {g04,g05}, {g02,g01}, {g01,g02}.
     assert table["r_precision"].tolist() == [1.0, 0.5, 0.5, 0.0]
     assert table["k"].eq(1).all()
     for name in ("out_png", "out_pdf"):

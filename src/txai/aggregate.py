@@ -1,7 +1,10 @@
-"""Aggregation over models: the mean score per sample and gene, and top-gene lists.
+"""Aggregation over models: the mean score per sample and gene, top-gene lists, and the
+combinations every figure and table compares.
 
 Streams the per-model attribution files one at a time, so memory does not grow with the number
-of models. Ties in a top-k list are broken by the canonical gene order.
+of models. Ties in a top-k list are broken by the canonical gene order. A model's scores are its
+first replicate (replicate 0) wherever one explanation per model is meant: the mean over models
+averages them, and "a single model" is the first model's (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from txai import io
+from txai import io, paths
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,24 @@ def mean_over_models(paths: list, score: str, genes: list[str]) -> pd.DataFrame:
         first = read_scores(path, score, genes).xs(0, level="replicate")
         total = first if total is None else total + first.loc[total.index]
     return (total / len(paths)).astype(np.float32).reset_index()
+
+
+def label(arch: str, explainer: str, aggregated: bool) -> str:
+    """A combination's name as in the paper's Figure 3: "MLP DeepLift", "CNN-Agg Saliency"."""
+    return f"{arch.upper()}{'-Agg' if aggregated else ''} {explainer}"
+
+
+def combinations(means: list, singles: list, score: str, genes: list[str]):
+    """(arch, explainer, aggregated, samples x genes scores) of every combination: each mean
+    over models (aggregate files), then each single model (its attribution file: replicate 0,
+    the explanation the mean averages)."""
+    for path in means:
+        found = paths.parse(path)
+        yield found.arch, found.explainer, True, io.read_table(path).set_index("sample")[genes]
+    for path in singles:
+        found = paths.parse(path)
+        scores = read_scores(path, score, genes).xs(0, level="replicate")
+        yield found.arch, found.explainer, False, scores
 
 
 def top_k(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,14 +10,13 @@ import contextlib
 import logging
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from txai import aggregate, io
 from txai.io import InputError
-from txai.reproducibility import label, top_sets, unit_ranks
+from txai.reproducibility import top_sets, unit_ranks
 from txai.stats import bh, overlap_test
 
 log = logging.getLogger(__name__)
@@ -284,18 +283,6 @@ def ts_truth(table: pd.DataFrame, annotation: pd.DataFrame) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def combinations(means: list, singles: list, score: str, genes: list[str]):
-    """(arch, explainer, aggregated, sample x gene scores) of every combination: the mean over
-    models, and the first model alone."""
-    for path in means:
-        arch, explainer = Path(path).parts[-4:-2]
-        yield arch, explainer, True, io.read_table(path).set_index("sample")[genes]
-    for path in singles:
-        arch, explainer = Path(path).parts[-4:-2]
-        scores = aggregate.read_scores(path, score, genes).xs(0, level="replicate")
-        yield arch, explainer, False, scores
-
-
 def run_top_genes(
     *, means: list, singles: list, expression, samples, annotation, genesets, go_obo, go_gaf,
     config: dict, score: str, focus_tissues: list, out: dict,
@@ -315,7 +302,9 @@ def run_top_genes(
     sets = io.read_gmt(genesets)
     go = (go_obo, read_gaf(go_gaf, set(table["symbol"]))) if go_obo and go_gaf else None
     overlaps, status, representatives, enrichment = [], [], [], []
-    for arch, explainer, aggregated, scores in combinations(means, singles, score, gene_ids):
+    for arch, explainer, aggregated, scores in aggregate.combinations(
+        means, singles, score, gene_ids
+    ):
         scores = scores[sheet.loc[scores.index, "tissue"].isin(focus_tissues).to_numpy()]
         info = sheet.loc[scores.index, ["class", "tissue", "status"]].reset_index()
         values, expressed = scores.to_numpy(), x[position.loc[scores.index].to_numpy()]
@@ -334,7 +323,7 @@ def run_top_genes(
         if not aggregated:
             continue
         names, index, _ = aggregate.class_top(scores, sheet["class"], k)
-        combination = label(arch, explainer, True)
+        combination = aggregate.label(arch, explainer, True)
         for c, idx in zip(names, index, strict=True):
             genes_top = [gene_ids[i] for i in idx]
             if combination in config["representatives"]:

@@ -23,7 +23,8 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from txai.repro_figures import ARCHS, _colours, _letter, _tissue_rows  # noqa: E402
+from txai import aggregate  # noqa: E402
+from txai.repro_figures import _colours, _letter, _tissue_rows  # noqa: E402
 
 FAMILIES = ("CNN", "CNN-Agg", "MLP", "MLP-Agg")
 FAMILY_COLOURS = {name: plt.get_cmap("Set2")(i) for i, name in enumerate(FAMILIES)}
@@ -34,14 +35,9 @@ EXPECTED = "Expected by chance (mean)"
 PAPER_SECOND_TISSUE = "ovary"  # Figure 4F's right panel
 
 
-def combination(arch: str, explainer: str, aggregated: bool) -> str:
-    """The paper's label of an explainer on an architecture, e.g. "MLP-Agg DeepLift"."""
-    return f"{ARCHS.get(arch, arch.upper())}{'-Agg' if aggregated else ''} {explainer}"
-
-
 def _with_combination(rows: pd.DataFrame) -> pd.DataFrame:
     labels = [
-        combination(arch, explainer, bool(aggregated))
+        aggregate.label(arch, explainer, bool(aggregated))
         for arch, explainer, aggregated in zip(
             rows["arch"], rows["explainer"], rows["aggregated"], strict=True
         )

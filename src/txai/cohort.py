@@ -32,6 +32,7 @@ CHROMOSOMES = [str(c) for c in range(1, 23)] + ["X"]
 # Approximate human chromosome lengths (Mb), to place genes.
 CHROMOSOME_MB = [248, 242, 198, 190, 181, 171, 159, 145, 138, 134, 135, 133, 114, 107, 102, 90,
                  83, 80, 59, 64, 47, 51, 156]  # fmt: skip
+READ = {"scale": "counts", "genes_in": "rows", "protein_coding_only": True}  # for txai.data.run
 SAMPLE_NOISE_SD = 0.35  # log2 biological variation per sample and gene
 MODULE_FACTOR_SD = 0.8  # log2 shared factor of a module's genes, per sample
 DISPERSION = 0.05  # negative binomial: var = mu + DISPERSION * mu^2

@@ -114,58 +114,70 @@ def to_log2_tpm(
     genes: list[str],
     pseudocount: float = 1.0,
     lengths_bp: np.ndarray | None = None,
+    origin: str | None = None,
 ) -> np.ndarray:
-    """Convert a matrix on its declared scale to log2(TPM + 1), refusing contradicting values."""
-    where = f"{path}: declared cohort.files.scale: {scale}"
+    """Convert a matrix on its declared scale to log2(TPM + 1), refusing contradicting values.
+
+    `origin`: where the scale was declared when the user did not declare it in cohort.files
+    (e.g. `cohort.source: toil`); a contradiction then means the file is not what that source
+    serves, and the message says so instead of suggesting another scale.
+    """
+    with_pseudocount = f" with pseudocount {pseudocount:g}" if scale == "log2" else ""
+
+    def refuse(problem: str, hint: str) -> InputError:
+        if origin is None:
+            head = f"{path}: declared cohort.files.scale: {scale}{with_pseudocount}"
+            return InputError(f"{head}, but {problem}. {hint}")
+        return InputError(
+            f"{path}: {origin} declares scale {scale}{with_pseudocount}, but {problem}. The file "
+            "is not what that source serves: check its URLs and checksums in the config."
+        )
+
     if scale in ("counts", "tpm") and (values < 0).any():
         s, g = _first(values < 0)
-        raise InputError(
-            f"{where}, but gene '{genes[g]}' in sample '{samples[s]}' is {values[s, g]:g}: "
-            f"{scale} cannot be negative. If the values are log-transformed, set scale: log2."
+        raise refuse(
+            f"gene '{genes[g]}' in sample '{samples[s]}' is {values[s, g]:g}: {scale} cannot be "
+            "negative",
+            "If the values are log-transformed, set scale: log2.",
         )
     if scale == "counts":
         fractional = values != np.round(values)
         if fractional.any():
             s, g = _first(fractional)
-            raise InputError(
-                f"{where}, but gene '{genes[g]}' in sample '{samples[s]}' is {values[s, g]:g}: "
-                "counts are whole numbers. If these are TPM, set scale: tpm."
+            raise refuse(
+                f"gene '{genes[g]}' in sample '{samples[s]}' is {values[s, g]:g}: counts are "
+                "whole numbers",
+                "If these are TPM, set scale: tpm.",
             )
         tpm = tpm_from_counts(values, lengths_bp)
     elif scale == "tpm":
         if values.max() <= MAX_LOG2_TPM:
-            raise InputError(
-                f"{where}, but no value exceeds {MAX_LOG2_TPM:.2f}: these look like log2 values, "
-                "not TPM. Set scale: log2 (and its pseudocount)."
+            raise refuse(
+                f"no value exceeds {MAX_LOG2_TPM:.2f}: these look like log2 values, not TPM",
+                "Set scale: log2 (and its pseudocount).",
             )
         tpm = values
     else:
         low, high = np.log2(pseudocount), np.log2(1e6 + pseudocount)
         for bad, bound, fix in (
-            (
-                values < low - LOG2_ROUNDING,
-                f"below log2({pseudocount:g}) = {low:.4f}",
-                "pseudocount",
-            ),
-            (
-                values > high + LOG2_ROUNDING,
-                f"above log2(1e6 + {pseudocount:g}) = {high:.4f}",
-                "scale",
-            ),
-        ):
+            (values < low - LOG2_ROUNDING, f"below log2({pseudocount:g}) = {low:.4f}",
+             "pseudocount"),
+            (values > high + LOG2_ROUNDING, f"above log2(1e6 + {pseudocount:g}) = {high:.4f}",
+             "scale"),
+        ):  # fmt: skip
             if bad.any():
                 s, g = _first(bad)
-                raise InputError(
-                    f"{where} with pseudocount {pseudocount:g}, but gene '{genes[g]}' in sample "
-                    f"'{samples[s]}' is {values[s, g]:g}, {bound}. Check cohort.files.{fix}."
+                raise refuse(
+                    f"gene '{genes[g]}' in sample '{samples[s]}' is {values[s, g]:g}, {bound}",
+                    f"Check cohort.files.{fix}.",
                 )
         tpm = np.clip(np.exp2(values) - pseudocount, 0.0, None)
     sums = tpm.sum(axis=1)
     if sums.max() > 1e6 * TPM_SUM_TOLERANCE:
         s = int(sums.argmax())
-        raise InputError(
-            f"{where}, but sample '{samples[s]}' sums to {sums[s]:.4g} TPM; TPM sums to at most "
-            "1e6 per sample. If these are read counts, set scale: counts (with gene lengths)."
+        raise refuse(
+            f"sample '{samples[s]}' sums to {sums[s]:.4g} TPM; TPM sums to at most 1e6 per sample",
+            "If these are read counts, set scale: counts (with gene lengths).",
         )
     if scale == "log2" and pseudocount == 1:
         return values  # already log2(TPM + 1): kept as given, not round-tripped
@@ -290,10 +302,13 @@ def run(
     genes_in: str = "rows",
     pseudocount: float = 1.0,
     protein_coding_only: bool = False,
+    origin: str | None = None,
     test_fraction: float = 0.1,
     min_class_size: int = 25,
 ) -> None:
-    """Validate a cohort and write `data/{expression,samples,genes}.parquet` and gene sets."""
+    """Validate a cohort and write `data/{expression,samples,genes}.parquet` and gene sets.
+
+    `origin`: where the scale was declared, when not in cohort.files (`to_log2_tpm`)."""
     sheet = read_sample_sheet(samples, schema)
     check_focus(sheet, focus_tissues, samples)
     sample_ids, gene_ids, values = read_matrix(expression, genes_in)
@@ -330,7 +345,9 @@ def run(
             raise InputError(
                 f"{genes}: gene '{bad}': length must be a positive number (bp). Fix the cell."
             )
-    log2_tpm = to_log2_tpm(values, scale, expression, sample_ids, gene_ids, pseudocount, lengths)
+    log2_tpm = to_log2_tpm(
+        values, scale, expression, sample_ids, gene_ids, pseudocount, lengths, origin
+    )
 
     keep = annotated if genes is not None else None
     if protein_coding_only:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from txai import io
-from txai.aggregate import class_top, top_table
-from txai.reproducibility import label
+from txai import io, paths
+from txai.aggregate import class_top, label, top_table
 from txai.stats import bh
 
 log = logging.getLogger(__name__)
@@ -271,7 +269,7 @@ def class_tops(means: list, sheet: pd.DataFrame, k: int):
     """(arch, explainer, class, its top-k genes by the mean score over its explained samples)
     of every aggregated combination."""
     for path in means:
-        arch, explainer = Path(path).parts[-4:-2]
+        arch, explainer = paths.parse(path)[:2]
         scores = io.read_table(path).set_index("sample")
         names, index, _ = class_top(scores, sheet["class"], k)
         for c, idx in zip(names, index, strict=True):
@@ -327,8 +325,8 @@ def run_top_genes(
             ))  # fmt: skip
     shared = pd.DataFrame(columns=["class", "gene", "samples", "role"])
     for path in means:
-        arch, explainer = Path(path).parts[-4:-2]
-        if f"{arch.upper()}-Agg {explainer}" != config["shared_combination"]:
+        arch, explainer = paths.parse(path)[:2]
+        if label(arch, explainer, True) != config["shared_combination"]:
             continue
         mean = io.read_table(path)
         cancer = mean[sheet.loc[mean["sample"], "status"].eq("cancer").to_numpy()]

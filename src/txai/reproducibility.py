@@ -8,12 +8,11 @@ thousands of pairs of a simulation curve cost a few array operations.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from txai import aggregate, io
+from txai import aggregate, io, paths
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +177,6 @@ def replicate_rows(
 # --- Figure 3: consistency across explainers --------------------------------------------------
 
 
-def label(arch: str, explainer: str, aggregated: bool) -> str:
-    """A combination's name as in the paper's Figure 3: "MLP DeepLift", "CNN-Agg Saliency"."""
-    return f"{arch.upper()}{'-Agg' if aggregated else ''} {explainer}"
-
-
 def consistency(combos: dict[str, np.ndarray], k: int) -> pd.DataFrame:
     """Mean over samples of the top-k overlap between every two combinations.
 
@@ -229,8 +223,8 @@ def run(
     sheet = io.read_table(samples).set_index("sample")
     groups = {}
     for path in attributions:
-        arch, explainer, setting, name = Path(path).parts[-4:]
-        groups.setdefault((arch, explainer), {}).setdefault(setting, {})[Path(name).stem] = path
+        found = paths.parse(path)
+        groups.setdefault(found[:2], {}).setdefault(found.setting, {})[found.name] = path
     k = config["top_k"]
     tables, combos = [], {}
     for (arch, explainer), by_setting in groups.items():
@@ -251,8 +245,8 @@ def run(
                 tables.append(table)
             if setting == "aggregated":
                 first = {m: s.xs(0, level="replicate").loc[focus] for m, s in scores.items()}
-                combos[label(arch, explainer, False)] = first[sorted(first)[0]]
-                combos[label(arch, explainer, True)] = sum(first.values()) / len(first)
+                combos[aggregate.label(arch, explainer, False)] = first[sorted(first)[0]]
+                combos[aggregate.label(arch, explainer, True)] = sum(first.values()) / len(first)
             log.info("%s %s %s: %d comparisons", arch, explainer, setting, len(rows))
     replicates = pd.concat(tables, ignore_index=True)
     replicates.insert(4, "tissue", sheet.loc[replicates["sample"], "tissue"].to_numpy())

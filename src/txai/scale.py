@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from txai import simulate
+from txai import curves, plan
 from txai.config import explainers_by_arch, grid_side, model_ids, setting_for
 from txai.explainers import TABLE
 
@@ -178,9 +178,10 @@ def mem_mb(config: dict, stage: str, **job) -> int:
         return BASE_MB + matrix_mb(config, 6)
     if stage == "explain":
         setting, explainer = job["setting"], job["explainer"]
-        kinds = 2 * len(config["focus_tissues"]) if TABLE[explainer].references else 0
+        kinds = plan.references(setting, [explainer])  # specific: one pool per focus class
+        pools = sum(2 * len(config["focus_tissues"]) if k == "specific" else 1 for k in kinds)
         return (
-            BASE_MB + WORKSPACE_MB[job["arch"]] + matrix_mb(config, 1) + pools_mb * kinds
+            BASE_MB + WORKSPACE_MB[job["arch"]] + matrix_mb(config, 1) + pools_mb * pools
             + 3 * attribution_mb(config, setting, explainer, job["models"])
         )  # fmt: skip
     if stage == "sanity":  # a training run, then every explainer's plain attributions
@@ -196,11 +197,11 @@ def mem_mb(config: dict, stage: str, **job) -> int:
             for e in run[a]
         )
         return BASE_MB + 3 * held
-    if stage == "simulate":
+    if stage == "curves":
         run = explainers_by_arch(config)
         held = max(
             attribution_mb(config, setting[a], e, model_ids(config["train"][a])[:1])
-            for setting in simulate.settings(config["simulate"]).values()
+            for setting in curves.settings(config["simulate"]).values()
             for a in ("mlp", "cnn")
             for e in run[a]
         )
@@ -244,28 +245,6 @@ def stage_flops(config: dict, stage: str, **job) -> float:
     return explain_flops(config, arch, job["explainer"], job["setting"], job["models"])
 
 
-def settings(config: dict) -> dict:
-    """Every explain setting of the run: the config's and the estimate curves'."""
-    return {**config["explain"]["settings"], **simulate.settings(config["simulate"])}
-
-
-def explain_jobs(config: dict, arch: str):
-    """(explainer, setting name, setting, models) of every explain job of an architecture."""
-    explainers = explainers_by_arch(config)[arch]
-    ids = model_ids(config["train"][arch])
-    size_ = config["explain"]["models_per_job"] or len(ids)
-    batches = [ids[i : i + size_] for i in range(0, len(ids), size_)]
-    curves = ids[: config["simulate"]["models"]]
-    wanted = {(s, e) for _, _, s, e in simulate.sources(config["simulate"], arch, explainers)}
-    for name, setting in settings(config).items():
-        for explainer in explainers:
-            if name in config["explain"]["settings"]:
-                for batch in batches:
-                    yield explainer, name, setting[arch], batch
-            elif (name, explainer) in wanted:
-                yield explainer, name, setting[arch], curves
-
-
 def table(config: dict) -> pd.DataFrame:
     """Per stage: jobs, TFLOP, GPU hours at the assumed throughput, largest job's memory, disk."""
     rows = []
@@ -277,20 +256,18 @@ def table(config: dict) -> pd.DataFrame:
         rows.append(
             (f"train {arch}", len(ids) + 1, flops, mem_mb(config, "train"), len(ids) * model_mb)
         )
-        jobs = list(explain_jobs(config, arch))
-        flops = sum(explain_flops(config, arch, e, s, m) for e, _, s, m in jobs)
-        memory = max(mem_mb(config, "explain", arch=arch, explainer=e, setting=s, models=m)
-                     for e, _, s, m in jobs)  # fmt: skip
-        disk = sum(
-            attribution_mb(config, s, e, m) for e, _, s, m in jobs
-        )  # floats: no gain from zstd
+        jobs = plan.explain_jobs(config, arch)
+        flops = sum(explain_flops(config, arch, j.explainer, j.spec, j.models) for j in jobs)
+        memory = max(mem_mb(config, "explain", arch=arch, explainer=j.explainer, setting=j.spec,
+                            models=j.models) for j in jobs)  # fmt: skip
+        disk = sum(attribution_mb(config, j.spec, j.explainer, j.models) for j in jobs)
         rows.append((f"explain {arch}", len(jobs), flops, memory, disk))
         rows.append(
             (f"sanity {arch}", 1, stage_flops(config, "sanity", arch=arch),
              mem_mb(config, "sanity", arch=arch), 0.0)
         )  # fmt: skip
     rows.append(("data", 2, 0.0, mem_mb(config, "data"), matrix_mb(config, 3)))
-    for stage in ("reproducibility", "simulate", "annotate", "differential"):
+    for stage in ("reproducibility", "curves", "annotate", "differential"):
         rows.append((stage, 1, 0.0, mem_mb(config, stage), 0.0))
     frame = pd.DataFrame(rows, columns=["stage", "jobs", "flops", "max_mem_mb", "disk_mb"])
     frame["tflop"] = frame.pop("flops") / 1e12

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 import matplotlib
 
@@ -38,7 +37,6 @@ import pandas as pd  # noqa: E402
 
 from txai import aggregate, figures, io  # noqa: E402
 from txai.repro_figures import _letter  # noqa: E402
-from txai.reproducibility import label  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -109,19 +107,6 @@ def scores(top: dict[str, Sequence[str]], markers: dict[str, set[str]], k: int) 
     return pd.DataFrame(rows, columns=columns).astype({c: COLUMNS[c] for c in columns})
 
 
-def combinations(means: list, singles: list, score: str, genes: list[str]):
-    """(arch, explainer, aggregated, sample x gene scores) of every combination: the mean over
-    models, and the single model with its replicates averaged. Arch and explainer come from the
-    path (.../{arch}/{explainer}/{setting}/{file}.parquet)."""
-    for path in means:
-        arch, explainer = Path(path).parts[-4:-2]
-        yield arch, explainer, True, io.read_table(path).set_index("sample")[genes]
-    for path in singles:
-        arch, explainer = Path(path).parts[-4:-2]
-        replicates = aggregate.read_scores(path, score, genes)
-        yield arch, explainer, False, replicates.groupby(level="sample", sort=False).mean()
-
-
 def focus_classes(sheet: pd.DataFrame, focus_tissues: Sequence[str]) -> pd.DataFrame:
     """class, tissue, status of the focus tissues' classes: tissues in the given order, each
     tissue's normal classes before its cancers."""
@@ -155,7 +140,7 @@ def scorecard(
         ranked = {c: [gene_ids[i] for i in idx] for c, idx in zip(names, index, strict=True)}
         ranked = {c: ranked[c] for c in classes.index if c in ranked}  # the figure's order
         table = scores(ranked, planted, k)
-        table.insert(0, "combination", label(arch, explainer, aggregated))
+        table.insert(0, "combination", aggregate.label(arch, explainer, aggregated))
         table.insert(1, "arch", arch)
         table.insert(2, "explainer", explainer)
         table.insert(3, "aggregated", aggregated)
@@ -248,7 +233,7 @@ def run(
         return
     sheet = io.read_table(samples).set_index("sample")
     gene_ids = gene_table["gene"].tolist()
-    combos = combinations(means, singles, score, gene_ids)
+    combos = aggregate.combinations(means, singles, score, gene_ids)
     table = scorecard(combos, sheet, gene_table, focus_tissues, k)
     io.write_table(table, out_table)
     if table.empty:

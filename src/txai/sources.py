@@ -68,6 +68,10 @@ RECOUNT3_BARCODE = "tcga.tcga_barcode"
 RECOUNT3_PROJECT = "tcga.gdc_cases.project.project_id"
 GTF_COLUMNS = ["chrom", "source", "feature", "start", "end", "score", "strand", "frame", "attrs"]
 REDOWNLOAD = "download it again (check its URL and sha256 in the config)"
+READ = {  # how the data stage reads each source's built cohort (`txai.data.run`)
+    "toil": {"scale": "log2", "pseudocount": 0.001, "genes_in": "columns"},  # as Xena serves it
+    "portal": {"scale": "tpm", "genes_in": "columns"},
+}
 
 
 # --- opening and reading files ---------------------------------------------------------------
@@ -671,7 +675,8 @@ def build_toil(
 ) -> None:
     """A GTEx + TCGA cohort from UCSC Xena's TcgaTargetGtex table (gene TPM, phenotype, GTF).
 
-    Values stay log2(TPM + 0.001) as in the file; declare that scale to the data stage.
+    Values stay log2(TPM + 0.001) as in the file: READ["toil"] declares that scale to the data
+    stage.
     """
     genes = _protein_coding(read_gtf_genes(gtf))
     sheet = _toil_sheet(read_xena_phenotype(phenotype), _read_projects(projects), phenotype)
@@ -716,3 +721,23 @@ def build_portal(
         sheets.append(sheet)
     sheet = pd.concat(sheets, ignore_index=True)
     _write_cohort(sheet, matrices, genes, min_class_size, out_expression, out_samples, out_genes)
+
+
+def run(
+    *, source: str, files: dict, tcga_projects: list, min_class_size: int, projects=PROJECTS,
+    out_expression, out_samples, out_genes,
+) -> None:  # fmt: skip
+    """Build the cohort of `source` (toil or portal) from its downloaded `files`, named as
+    `txai.plan.source_files` names them ({source}_{key}, per project for tcga_* keys)."""
+    out = {"out_expression": out_expression, "out_samples": out_samples, "out_genes": out_genes,
+           "min_class_size": min_class_size, "projects": projects}  # fmt: skip
+    if source == "toil":
+        build_toil(expression=files["toil_expression"], phenotype=files["toil_phenotype"],
+                   gtf=files["toil_gtf"], **out)  # fmt: skip
+    else:
+        build_portal(
+            gtex_tpm=files["portal_gtex_tpm"], gtex_attributes=files["portal_gtex_attributes"],
+            tcga_sums={p: files[f"portal_tcga_sums_{p}"] for p in tcga_projects},
+            tcga_metadata={p: files[f"portal_tcga_metadata_{p}"] for p in tcga_projects},
+            gtf=files["portal_gtf"], **out,
+        )  # fmt: skip

@@ -1,26 +1,15 @@
-# Annotation files given as URLs are downloaded once (SHA-256 checked when configured).
-rule download:
-    output:
-        "results/downloads/{name}",
-    log:
-        "logs/downloads/{name}.log",
-    wildcard_constraints:
-        name="|".join(DOWNLOADS) or "no-downloads",
-    params:
-        spec=lambda wildcards: DOWNLOADS[wildcards.name],
-    resources:
-        mem_mb=mem("tables"),
-        runtime=runtime("cohort"),
-    conda:
-        "../../envs/data.yaml"
-    script:
-        "../scripts/download.py"
+ANNOTATION_TABLES = {
+    "overlaps": "results/annotation/overlaps.parquet",
+    "status": "results/annotation/expression_status.parquet",
+    "representatives": "results/annotation/representatives.parquet",
+    "enrichment": "results/annotation/enrichment.tsv",
+}
 
 
 # Per-gene annotation from the data alone: TissueEnrich categories, housekeeping, TF lists.
 rule annotate_genes:
     input:
-        unpack(annotation_files),
+        **plan.annotation_files(config),
         expression="results/data/expression.parquet",
         samples="results/data/samples.parquet",
         genes="results/data/genes.parquet",
@@ -44,8 +33,8 @@ rule annotate_genes:
 # The biology of the top genes: expression status, TS / HK / TF overlaps, enrichment.
 rule annotate_top_genes:
     input:
-        unpack(annotation_files),
-        **optimised_scores(),
+        **plan.annotation_files(config),
+        **plan.optimised_scores(config),
         expression="results/data/expression.parquet",
         samples="results/data/samples.parquet",
         annotation="results/annotation/genes.parquet",

@@ -1,3 +1,27 @@
+# Files given as URLs (a GTEx + TCGA source's, annotation lists) are downloaded once, their
+# SHA-256 checked when configured.
+DOWNLOADS = plan.downloads(config)
+
+
+rule download:
+    output:
+        "results/downloads/{name}",
+    log:
+        "logs/downloads/{name}.log",
+    wildcard_constraints:
+        name="|".join(DOWNLOADS) or "no-downloads",
+    params:
+        spec=lambda wildcards: DOWNLOADS[wildcards.name],
+    resources:
+        mem_mb=mem("tables"),
+        runtime=runtime("cohort"),
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/download.py"
+
+
+# The demo cohort, written as a user would supply it (txai.cohort).
 rule simulate_cohort:
     output:
         counts="results/cohort/counts.parquet",
@@ -8,7 +32,7 @@ rule simulate_cohort:
     log:
         "logs/data/simulate_cohort.log",
     params:
-        spec=COHORT.get("demo", {}),
+        spec=config["cohort"].get("demo", {}),
         seed=config["seed"],
     resources:
         mem_mb=mem("cohort"),
@@ -21,7 +45,7 @@ rule simulate_cohort:
 
 rule prepare_data:
     input:
-        unpack(cohort_files),
+        **COHORT.files,
     output:
         expression="results/data/expression.parquet",
         samples="results/data/samples.parquet",
@@ -30,7 +54,7 @@ rule prepare_data:
     log:
         "logs/data/prepare_data.log",
     params:
-        cohort=cohort_params(),
+        cohort=COHORT.read,
         schema=str(SCHEMAS / "samples.schema.yaml"),
         focus_tissues=config["focus_tissues"],
         seed=config["seed"],
@@ -70,7 +94,7 @@ rule references:
 
 rule provenance:
     input:
-        unpack(cohort_files),
+        **COHORT.files,
     output:
         report(
             "results/provenance.json", caption="../report/provenance.rst", category="Run"
@@ -92,15 +116,15 @@ rule provenance:
 # GTEx + TCGA from their public files (cohort.source toil or portal; txai.sources).
 rule build_cohort:
     input:
-        **{name: path for name, (path, _) in source_files().items()},
+        **{name: path for name, (path, _) in plan.source_files(config).items()},
         projects=REPO / "resources" / "tcga_projects.tsv",
     output:
-        **{name: temp(path) for name, path in SOURCE_OUT.items()},
+        **{name: temp(path) for name, path in plan.BUILT.items()},
     log:
         "logs/data/build_cohort.log",
     params:
-        source=COHORT["source"],
-        tcga_projects=COHORT.get(COHORT["source"], {}).get("tcga_projects", []),
+        source=config["cohort"]["source"],
+        tcga_projects=plan.tcga_projects(config),
         min_class_size=config["data"]["min_class_size"],
     resources:
         mem_mb=mem("cohort"),

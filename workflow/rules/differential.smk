@@ -1,3 +1,10 @@
+DIFFERENTIAL_TABLES = {
+    "top_de": "results/differential/top_de.parquet",
+    "split": "results/differential/split.parquet",
+    "shared": "results/differential/shared.parquet",
+}
+
+
 # Normal vs cancer per focus tissue: Mann-Whitney U per gene, BH FDR, fold change of mean TPM.
 rule differential:
     input:
@@ -25,13 +32,13 @@ rule differential:
 # genes of each cancer class (5C).
 rule differential_top_genes:
     input:
-        means=optimised_scores()["means"],
+        means=plan.optimised_scores(config)["means"],
         expression="results/data/expression.parquet",
         samples="results/data/samples.parquet",
         genes="results/data/genes.parquet",
         tests="results/differential/tests.parquet",
         **(
-            {"cancer_genes": resource("differential", "cancer_genes")}
+            {"cancer_genes": plan.resource(config, "differential", "cancer_genes")}
             if config["differential"].get("cancer_genes")
             else {}
         ),

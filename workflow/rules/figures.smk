@@ -9,7 +9,7 @@ rule confusion_figure:
     wildcard_constraints:
         arch="mlp|cnn",
     params:
-        cohort=COHORT["name"],
+        cohort=config["cohort"]["name"],
     resources:
         mem_mb=mem("tables"),
         runtime=runtime("tables"),
@@ -19,13 +19,42 @@ rule confusion_figure:
         "../scripts/confusion_figure.py"
 
 
-# The paper's figures, one rule each: reproducibility (Figures 1-3, S1, S4, txai.repro_figures)
-# and biology (Figures 4, 5, S9, S11, txai.bio_figures); captions in workflow/report/.
-_FIGURES = {
-    **{name: ("repro_figures", tables) for name, tables in REPRO_FIGURES.items()},
-    **{name: ("bio_figures", tables) for name, tables in BIO_FIGURES.items()},
+# The paper's figures, one rule each, with the tables each is drawn from: reproducibility
+# (Figures 1-3, S1, S4, txai.repro_figures) and biology (Figures 4, 5, S9, S11, txai.bio_figures);
+# captions in workflow/report/.
+_REPLICATES = {"replicates": "results/reproducibility/replicates.parquet"}
+_CURVES = {"curves": "results/reproducibility/curves.parquet"}
+_MEDIANS = {"medians": "results/annotation/class_medians.parquet"}
+_OVERLAPS = {"overlaps": "results/annotation/overlaps.parquet"}
+FIGURES = {  # figure: (report category, the tables it is drawn from)
+    "fig1": ("Reproducibility", _REPLICATES),
+    "figS1": ("Reproducibility", _REPLICATES),
+    "fig2": ("Reproducibility", {**_REPLICATES, **_CURVES}),
+    "figS4": ("Reproducibility", _CURVES),
+    "fig3": (
+        "Reproducibility",
+        {
+            "consistency": "results/reproducibility/consistency.parquet",
+            "clusters": "results/reproducibility/clusters.tsv",
+        },
+    ),
+    "fig4": (
+        "Biology",
+        {**_OVERLAPS, **_MEDIANS, "representatives": ANNOTATION_TABLES["representatives"]},
+    ),
+    "fig5": (
+        "Biology",
+        {
+            **_MEDIANS,
+            "top_de": DIFFERENTIAL_TABLES["top_de"],
+            "split": DIFFERENTIAL_TABLES["split"],
+            "shared": DIFFERENTIAL_TABLES["shared"],
+        },
+    ),
+    "figS9": ("Biology", {"status": ANNOTATION_TABLES["status"]}),
+    "figS11": ("Biology", {**_OVERLAPS, **_MEDIANS, "genes": "results/annotation/genes.parquet"}),
 }
-for _name, (_module, _tables) in _FIGURES.items():
+for _name, (_category, _tables) in FIGURES.items():
 
     rule:
         name:
@@ -36,17 +65,17 @@ for _name, (_module, _tables) in _FIGURES.items():
             png=report(
                 f"results/figures/{_name}.png",
                 caption=f"../report/{_name}.rst",
-                category="Reproducibility" if _module == "repro_figures" else "Biology",
+                category=_category,
             ),
             pdf=f"results/figures/{_name}.pdf",
         log:
             f"logs/figures/{_name}.log",
         params:
-            module=_module,
+            category=_category,
             figure=_name,
             tissues=config["focus_tissues"],
             k=config["reproducibility"]["top_k"],
-            title=f"{COHORT['name']}; config seed {config['seed']}",
+            title=TITLE,
             groups=config["reproducibility"]["groups"],
         resources:
             mem_mb=mem("tables"),

@@ -2,7 +2,7 @@
 # planted markers of each focus class (a cohort without truth columns gets an empty table).
 rule scorecard:
     input:
-        **optimised_scores(),
+        **plan.optimised_scores(config),
         samples="results/data/samples.parquet",
         genes="results/data/genes.parquet",
     output:
@@ -19,7 +19,7 @@ rule scorecard:
         k=config["annotate"]["top_k"],
         focus_tissues=config["focus_tissues"],
         score=config["explain"]["score"],
-        title=f"{COHORT['name']}; config seed {config['seed']}",
+        title=TITLE,
     resources:
         mem_mb=mem("reproducibility"),
         runtime=runtime("tables"),
@@ -74,9 +74,4 @@ rule report_tables:
 # aggregation, the annotation and tests they are flagged with), before the analyses and figures.
 rule top_genes:
     input:
-        [
-            f"results/tables/top_genes_{arch}_{explainer}_{setting}.tsv"
-            for arch in ARCHS
-            for explainer in EXPLAINERS[arch]
-            for setting in config["explain"]["settings"]
-        ],
+        TOP_GENE_TABLES,

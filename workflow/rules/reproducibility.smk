@@ -1,3 +1,11 @@
+REPRODUCIBILITY_TABLES = {
+    "replicates": "replicates.parquet",
+    "summary": "summary.tsv",
+    "consistency": "consistency.parquet",
+    "clusters": "clusters.tsv",
+}
+
+
 # Replicate comparisons (Figures 1, 2 E-F, S1) and the consistency of explainers (Figure 3):
 # one job reads the plain and optimised attributions of every model.
 rule reproducibility:

@@ -6,11 +6,7 @@ rule sanity_arch:
         samples="results/data/samples.parquet",
         genes="results/data/genes.parquet",
         model="results/models/{arch}/m01/model.pt",
-        references=lambda wildcards: [
-            f"results/references/{kind}.parquet"
-            for kind in config["references"]["types"]
-            if kind in str(config["explain"]["settings"]["plain"][wildcards.arch])
-        ],
+        references=lambda w: reference_files(w.arch, "plain", EXPLAINERS[w.arch]),
     output:
         "results/sanity/{arch}.parquet",
     log:
@@ -19,10 +15,10 @@ rule sanity_arch:
         arch="mlp|cnn",
     params:
         arch_config=lambda wildcards: config["train"][wildcards.arch],
-        common=TRAIN_COMMON,
+        common=plan.train_common(config),
         explainers=lambda wildcards: EXPLAINERS[wildcards.arch],
         setting=lambda wildcards: config["explain"]["settings"]["plain"][wildcards.arch],
-        explain_config=EXPLAIN_COMMON,
+        explain_config=plan.explain_common(config),
         config=config["sanity"],
         seed=config["seed"],
     threads: config["train"]["threads"]
@@ -66,7 +62,7 @@ rule sanity_figure:
         "logs/figures/sanity.log",
     params:
         threshold=config["sanity"]["threshold"],
-        title=f"{COHORT['name']}; config seed {config['seed']}",
+        title=TITLE,
     resources:
         mem_mb=mem("tables"),
         runtime=runtime("tables"),

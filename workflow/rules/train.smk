@@ -15,7 +15,7 @@ rule train:
         model=r"[ms]\d+",
     params:
         arch_config=lambda wildcards: config["train"][wildcards.arch],
-        common=TRAIN_COMMON,
+        common=plan.train_common(config),
         seed=config["seed"],
     threads: config["train"]["threads"]
     resources:
@@ -44,7 +44,7 @@ rule crossval:
         arch="mlp|cnn",
     params:
         arch_config=lambda wildcards: config["train"][wildcards.arch],
-        common=TRAIN_COMMON,
+        common=plan.train_common(config),
         seed=config["seed"],
     threads: config["train"]["threads"]
     resources:

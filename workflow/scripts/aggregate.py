@@ -2,14 +2,16 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # txai from this repository
 
-from txai import aggregate
+from txai import aggregate, paths
 from txai.workflow import job
 
 with job(snakemake):
     out = snakemake.output
     for i, explainer in enumerate(snakemake.params.explainers):
         aggregate.run(
-            attributions=[p for p in snakemake.input.attributions if f"/{explainer}/" in p],
+            attributions=[
+                p for p in snakemake.input.attributions if paths.parse(p).explainer == explainer
+            ],
             samples=snakemake.input.samples,
             genes=snakemake.input.genes,
             score=snakemake.params.score,

@@ -2,11 +2,11 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # txai from this repository
 
-from txai import simulate
+from txai import curves
 from txai.workflow import job
 
 with job(snakemake):
-    simulate.run(
+    curves.run(
         estimates=list(snakemake.input.estimates),
         scores=list(snakemake.input.scores),
         samples=snakemake.input.samples,

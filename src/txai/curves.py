@@ -9,12 +9,11 @@ stored items; the curve compares all C(K, 2) pairs of K replicates at each n
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from txai import aggregate, io, reproducibility
+from txai import aggregate, io, paths, reproducibility
 from txai.explainers import TABLE
 
 log = logging.getLogger(__name__)
@@ -162,20 +161,19 @@ def run(
     normal = set(sheet.index[sheet["status"] == "normal"])
     files = {}
     for path in [*estimates, *scores]:
-        arch, explainer, setting, name = Path(path).parts[-4:]
-        files.setdefault((arch, explainer, setting), []).append(path)
+        files.setdefault(paths.parse(path)[:3], []).append(path)
     tables = []
     for arch in ("mlp", "cnn"):
         explainers = sorted({e for a, e, _ in files if a == arch})
         series = sources(config, arch, explainers)
         series += [("models", "", config["setting"], e) for e in explainers]
         for curve, ref, setting, explainer in series:
-            paths = sorted(files.get((arch, explainer, setting), []))
-            if not paths:
+            found = sorted(files.get((arch, explainer, setting), []))
+            if not found:
                 continue
-            rng = io.rng(seed, "simulate", arch, explainer, curve, ref)
+            rng = io.rng(seed, "simulate", arch, explainer, curve, ref)  # the stream's name
             table = (models_curve if curve == "models" else _estimate_series)(
-                paths, gene_ids, config, score, k, rng, normal
+                found, gene_ids, config, score, k, rng, normal
             )
             table.insert(0, "reference", ref)
             table.insert(0, "curve", curve)

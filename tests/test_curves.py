@@ -1,4 +1,4 @@
-"""Tests for txai.simulate: the subset rule (K, disjoint, with or without replacement), the two
+"""Tests for txai.curves: the subset rule (K, disjoint, with or without replacement), the two
 score rules, and a known-answer curve whose Spearman's rho follows the bivariate-normal formula
 (PAPER-DIGEST.md section 5)."""
 
@@ -14,14 +14,14 @@ import yaml
 from conftest import write_sheet
 from scipy import stats
 
-from txai import io, simulate
+from txai import curves, io
 
 
 @pytest.mark.parametrize(
     ("n", "count", "disjoint"), [(1, 50, True), (10, 5, True), (12, 4, True), (20, 4, False)]
 )
 def test_subsets_without_replacement(n, count, disjoint):
-    index = simulate.subsets(50, n, np.random.default_rng(0))
+    index = curves.subsets(50, n, np.random.default_rng(0))
     assert index.shape == (count, n)
     assert ((index >= 0) & (index < 50)).all()
     assert all(len(set(row)) == n for row in index)  # no item twice within a subset
@@ -29,7 +29,7 @@ def test_subsets_without_replacement(n, count, disjoint):
 
 
 def test_subsets_with_replacement_beyond_the_pool():
-    index = simulate.subsets(50, 100, np.random.default_rng(0))
+    index = curves.subsets(50, 100, np.random.default_rng(0))
     assert index.shape == (4, 100)
     assert ((index >= 0) & (index < 50)).all()
     assert all(len(set(row)) < 100 for row in index)
@@ -37,11 +37,11 @@ def test_subsets_with_replacement_beyond_the_pool():
 
 def test_subsets_are_deterministic_for_a_seed():
     for n in (1, 7, 20, 80):
-        first = simulate.subsets(50, n, np.random.default_rng(42))
-        np.testing.assert_array_equal(first, simulate.subsets(50, n, np.random.default_rng(42)))
+        first = curves.subsets(50, n, np.random.default_rng(42))
+        np.testing.assert_array_equal(first, curves.subsets(50, n, np.random.default_rng(42)))
     assert not np.array_equal(
-        simulate.subsets(50, 5, np.random.default_rng(1)),
-        simulate.subsets(50, 5, np.random.default_rng(2)),
+        curves.subsets(50, 5, np.random.default_rng(1)),
+        curves.subsets(50, 5, np.random.default_rng(2)),
     )
 
 
@@ -49,14 +49,14 @@ def test_replicate_scores_both_rules():
     items = np.array([[1.0, -2.0], [-3.0, 2.0], [5.0, 0.0]])
     index = np.array([[0, 1], [1, 2], [2, 2]])
     np.testing.assert_allclose(
-        simulate.replicate_scores(items, index), [[2.0, 2.0], [4.0, 1.0], [5.0, 0.0]]
+        curves.replicate_scores(items, index), [[2.0, 2.0], [4.0, 1.0], [5.0, 0.0]]
     )
     np.testing.assert_allclose(
-        simulate.replicate_scores(items, index, "mean_then_abs"),
+        curves.replicate_scores(items, index, "mean_then_abs"),
         [[1.0, 0.0], [1.0, 1.0], [5.0, 0.0]],
     )
     with pytest.raises(ValueError, match="unknown score"):
-        simulate.replicate_scores(items, index, "median")
+        curves.replicate_scores(items, index, "median")
 
 
 def test_curve_follows_the_bivariate_normal_spearman():
@@ -67,7 +67,7 @@ def test_curve_follows_the_bivariate_normal_spearman():
     sigma, pool, ns = 3.0, 400, [5, 10, 25, 100]
     v = rng.normal(20.0, 1.0, size=2000)
     items = v + rng.normal(0.0, sigma, size=(pool, v.size))
-    table = simulate.curve(items, ns, np.random.default_rng(8), k=100)
+    table = curves.curve(items, ns, np.random.default_rng(8), k=100)
     assert list(table.columns) == ["n", "pair", "rho", "overlap"]
     counts = table.groupby("n").size()
     assert counts.to_dict() == {n: max(pool // n, 4) * (max(pool // n, 4) - 1) // 2 for n in ns}
@@ -90,7 +90,7 @@ CONFIG = {
 
 
 def test_settings_recipes():
-    found = simulate.settings(CONFIG)
+    found = curves.settings(CONFIG)
     assert list(found) == [
         "curve_pseudo_samples", "curve_repeats", "curve_references_zero", "curve_references_normal"
     ]  # fmt: skip
@@ -120,7 +120,7 @@ def test_settings_validate_against_the_schema():
     validator = jsonschema.Draft202012Validator(
         {"$ref": "#/$defs/setting", "$defs": schema["$defs"]}
     )
-    for by_arch in simulate.settings(CONFIG).values():
+    for by_arch in curves.settings(CONFIG).values():
         for strategy in by_arch.values():
             validator.validate(strategy)
     with pytest.raises(jsonschema.ValidationError):  # the validator does check
@@ -128,7 +128,7 @@ def test_settings_validate_against_the_schema():
 
 
 def test_sources_for_the_cnn():
-    found = simulate.sources(CONFIG, "cnn", ["Saliency", "DeepLift"])
+    found = curves.sources(CONFIG, "cnn", ["Saliency", "DeepLift"])
     assert found == [
         ("pseudo-samples", "", "curve_pseudo_samples", "Saliency"),
         ("repeats", "", "curve_repeats", "Saliency"),
@@ -137,7 +137,7 @@ def test_sources_for_the_cnn():
         ("references", "zero", "curve_repeats", "DeepLift"),  # own type: the repeats curve
         ("references", "normal", "curve_references_normal", "DeepLift"),
     ]
-    mlp = simulate.sources(CONFIG, "mlp", ["DeepLift"])
+    mlp = curves.sources(CONFIG, "mlp", ["DeepLift"])
     assert ("references", "zero", "curve_references_zero", "DeepLift") in mlp
     assert ("repeats", "universal", "curve_repeats", "DeepLift") in mlp
 
@@ -153,7 +153,7 @@ def test_estimate_curve_of_identical_copies():
     )
     items = np.repeat(vectors[:, None, :], 3, axis=1)  # models x pool x genes
     ns = [1, 2, 3, 5]  # 5 > pool: drawn with replacement
-    table = simulate.estimate_curve(items, ns, np.random.default_rng(0), "abs_then_mean", 2)
+    table = curves.estimate_curve(items, ns, np.random.default_rng(0), "abs_then_mean", 2)
     assert list(table.columns) == ["n", "pair", "rho", "overlap"]
     assert len(table) == len(ns) * 3
     assert table["n"].tolist() == [n for n in ns for _ in range(3)]
@@ -171,12 +171,12 @@ def test_estimate_curve_with_replacement_and_determinism():
     rng = np.random.default_rng(3)
     items = rng.normal(size=(4, 3, 50))  # 4 models, pool of 3
     ns = range(1, 7)
-    first = simulate.estimate_curve(items, ns, np.random.default_rng(9), "mean_then_abs", 10)
+    first = curves.estimate_curve(items, ns, np.random.default_rng(9), "mean_then_abs", 10)
     assert len(first) == 6 * 6  # len(ns) * C(4, 2)
     assert first["rho"].between(-1, 1).all() and first["overlap"].between(0, 10).all()
-    again = simulate.estimate_curve(items, ns, np.random.default_rng(9), "mean_then_abs", 10)
+    again = curves.estimate_curve(items, ns, np.random.default_rng(9), "mean_then_abs", 10)
     pd.testing.assert_frame_equal(first, again)
-    other = simulate.estimate_curve(items, ns, np.random.default_rng(10), "mean_then_abs", 10)
+    other = curves.estimate_curve(items, ns, np.random.default_rng(10), "mean_then_abs", 10)
     assert not np.allclose(first["rho"], other["rho"])
 
 
@@ -204,7 +204,7 @@ def test_run_end_to_end(tmp_path):
     config = {"pool": 3, "max_n": 4, "max_models": 2, "reference": {"mlp": "universal",
               "cnn": "zero"}, "reference_types": ["zero"], "setting": "optimised"}  # fmt: skip
     out = tmp_path / "curves.parquet"
-    simulate.run(
+    curves.run(
         estimates=estimates, scores=scores, samples=tmp_path / "samples.parquet",
         genes=tmp_path / "genes.parquet", config=config, score="abs_then_mean", k=3, seed=1,
         out=out,
@@ -227,7 +227,7 @@ def test_run_end_to_end(tmp_path):
     assert table["rho"].between(-1, 1).all() and table["overlap"].between(0, 3).all()
     # Same seed, same table.
     again = tmp_path / "again.parquet"
-    simulate.run(
+    curves.run(
         estimates=estimates, scores=scores, samples=tmp_path / "samples.parquet",
         genes=tmp_path / "genes.parquet", config=config, score="abs_then_mean", k=3, seed=1,
         out=again,
@@ -246,7 +246,7 @@ def test_models_curve_uses_every_sample_without_normal_ones(tmp_path):
         paths.append(tmp_path / f"{model}.parquet")
         io.write_table(frame, paths[-1])
     config = {"max_models": 5}
-    table = simulate.models_curve(
+    table = curves.models_curve(
         paths, genes, config, "abs_then_mean", 2, np.random.default_rng(0), set()
     )
     assert list(table.columns) == ["n", "sample", "pair", "rho", "overlap"]

@@ -1,0 +1,202 @@
+"""The job plan, from the config alone: which jobs run and which files each reads.
+
+The rules (workflow/rules/*.smk) and the cost model (`txai.scale`) both take the plan from here,
+so what Snakemake runs and what the cost model prices cannot drift apart: the cohort's input
+files and how the data stage reads them (per `cohort.source`), the explainers per architecture,
+the explain settings (the config's and the curves'), the batches of models, the explain jobs the
+workflow asks for, and the reference pools each needs.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from txai import cohort, curves, data, paths, sources
+from txai.config import (
+    check_combinations,
+    check_demo_focus,
+    explainers_by_arch,
+    model_ids,
+    setting_for,
+)
+
+ARCHS = ("mlp", "cnn")
+DEMO = {
+    "expression": "results/cohort/counts.parquet",
+    "samples": "results/cohort/samples.tsv",
+    "genes": "results/cohort/genes.parquet",
+    "genesets": "results/cohort/genesets.gmt",
+}
+BUILT = {  # a downloaded cohort as `sources` builds it, read once by the data stage
+    "expression": "results/source/expression.parquet",
+    "samples": "results/source/samples.tsv",
+    "genes": "results/source/genes.parquet",
+}
+FILES = ("expression", "samples", "genes", "genesets")  # a user cohort's files (cohort.files)
+READ = ("scale", "pseudocount", "genes_in", "protein_coding_only")  # and how they are read
+
+
+def check_inputs(config: dict, sample_schema) -> None:
+    """What can be checked before any job runs, after the schema: the combinations the figures
+    name, the demo's focus tissues, and a user cohort's sample sheet and focus tissues."""
+    check_combinations(config)
+    check_demo_focus(config)
+    sheet = cohort_inputs(config).files["samples"]
+    if config["cohort"]["source"] == "files":
+        data.check_focus(
+            data.read_sample_sheet(sheet, sample_schema), config["focus_tissues"], sheet
+        )
+
+
+class Cohort(NamedTuple):
+    """The data stage's input files (`FILES` keys) and how it reads them (`txai.data.run`):
+    the declared scale and layout, and `origin`, which names where the scale was declared."""
+
+    files: dict[str, str]
+    read: dict
+
+
+def cohort_inputs(config: dict) -> Cohort:
+    """The cohort of the config: the generated demo, one built from downloads, or the user's."""
+    source = config["cohort"]["source"]
+    if source == "files":
+        files = config["cohort"]["files"]
+        read = {key: files[key] for key in READ}
+        return Cohort({k: files[k] for k in FILES if files.get(k)}, {**read, "origin": None})
+    built = {"demo": (DEMO, cohort.READ), **{s: (BUILT, sources.READ[s]) for s in sources.READ}}
+    files, read = built[source]
+    return Cohort(files, {**read, "origin": f"cohort.source: {source}"})
+
+
+def source_files(config: dict) -> dict[str, tuple[str, dict | None]]:
+    """{input name: (path, download spec or None)} of a toil or portal cohort's files; a
+    per-project entry (tcga_*) is filled in for each of `tcga_projects`."""
+    source = config["cohort"]["source"]
+    if source not in sources.READ:
+        return {}
+    section, out = config["cohort"][source], {}
+    for key, spec in section.items():
+        if key == "tcga_projects":
+            continue
+        for project in section["tcga_projects"] if key.startswith("tcga_") else [None]:
+            name = f"{source}_{key}" + (f"_{project}" if project else "")
+            entry = spec
+            if project:
+                fill = {"project": project, "suffix": project[-2:]}
+                entry = {k: spec[k].format(**fill) for k in ("path", "url") if k in spec}
+                entry["sha256"] = spec.get("sha256", {}).get(project)
+            where = entry["path"] if "path" in entry else f"results/downloads/{name}"
+            out[name] = (where, None if "path" in entry else entry)
+    return out
+
+
+def tcga_projects(config: dict) -> list[str]:
+    """The TCGA projects a toil or portal cohort takes (none for the others)."""
+    return config["cohort"].get(config["cohort"]["source"], {}).get("tcga_projects", [])
+
+
+def resource(config: dict, section: str, key: str) -> str | None:
+    """An annotation file: its configured path, or where the download rule puts its URL."""
+    spec = config[section].get(key)
+    if spec is None:
+        return None
+    return spec["path"] if "path" in spec else f"results/downloads/{key}"
+
+
+def downloads(config: dict) -> dict[str, dict]:
+    """{name: download spec} of every file the config gives as a URL."""
+    out = {
+        key: spec
+        for section in ("annotate", "differential")
+        for key, spec in config[section].items()
+        if isinstance(spec, dict) and "url" in spec
+    }
+    return out | {name: spec for name, (_, spec) in source_files(config).items() if spec}
+
+
+def annotation_files(config: dict) -> dict[str, str]:
+    """The TF, TF cofactor and GO files in use (the demo: its planted TF list)."""
+    keys = ("tf", "tf_cofactor", "go_obo", "go_gaf")
+    files = {key: resource(config, "annotate", key) for key in keys}
+    if files["tf"] is None and config["cohort"]["source"] == "demo":
+        files["tf"] = "results/cohort/tfs.tsv"
+    return {key: path for key, path in files.items() if path}
+
+
+def settings(config: dict) -> dict[str, dict]:
+    """Every explain setting of the run, {name: {arch: setting}}: the config's, then the
+    curves' own (`txai.curves.settings`)."""
+    return {**config["explain"]["settings"], **curves.settings(config["simulate"])}
+
+
+def batches(config: dict, arch: str) -> dict[str, list[str]]:
+    """The models of each explain rule of an architecture: batches b01, b02, ... of
+    `explain.models_per_job` models (0: one batch), then `curves`, the first
+    `simulate.models`, which the curve settings explain."""
+    ids = model_ids(config["train"][arch])
+    size = config["explain"]["models_per_job"] or len(ids)
+    out = {f"b{i // size + 1:02d}": ids[i : i + size] for i in range(0, len(ids), size)}
+    return out | {"curves": ids[: config["simulate"]["models"]]}
+
+
+class Job(NamedTuple):
+    """One explain job: an explainer in a setting (its name and this architecture's dict) for
+    the models of one batch."""
+
+    batch: str
+    explainer: str
+    setting: str
+    spec: dict
+    models: list[str]
+
+
+def explain_jobs(config: dict, arch: str) -> list[Job]:
+    """Every explain job of an architecture the workflow asks for: each explainer in each of
+    the config's settings for each batch, and the curve settings the curves read."""
+    explainers = explainers_by_arch(config)[arch]
+    wanted = {(s, e) for _, _, s, e in curves.sources(config["simulate"], arch, explainers)}
+    models = batches(config, arch)
+    jobs = []
+    for name, setting in settings(config).items():
+        for explainer in explainers:
+            if name in config["explain"]["settings"]:
+                for batch, ids in models.items():
+                    if batch != "curves":
+                        jobs.append(Job(batch, explainer, name, setting[arch], ids))
+            elif (name, explainer) in wanted:
+                jobs.append(Job("curves", explainer, name, setting[arch], models["curves"]))
+    return jobs
+
+
+def attribution_files(jobs: list[Job], arch: str) -> list[str]:
+    """The attribution files the jobs write, one per model."""
+    return [paths.attribution(arch, j.explainer, j.setting, m) for j in jobs for m in j.models]
+
+
+def references(spec: dict, explainers: list[str]) -> list[str]:
+    """The reference pools (types) a setting needs for some explainers, sorted."""
+    kinds = {setting_for(spec, e).get("references", {}).get("type") for e in explainers}
+    return sorted(kinds - {None})
+
+
+def explain_common(config: dict) -> dict:
+    """The explain section as every attribution job reads it, with the focus tissues."""
+    drop = ("explainers", "settings")
+    return {k: v for k, v in config["explain"].items() if k not in drop} | {
+        "focus_tissues": config["focus_tissues"]
+    }
+
+
+def train_common(config: dict) -> dict:
+    """The train section without the per-architecture blocks."""
+    return {k: v for k, v in config["train"].items() if k not in ARCHS}
+
+
+def optimised_scores(config: dict) -> dict[str, list[str]]:
+    """Every explainer's aggregated (mean over models) and single-model (m01) optimised
+    scores: the combinations of Figure 4, the annotation and the scorecard."""
+    run = explainers_by_arch(config)
+    return {
+        "means": [paths.aggregate(a, e, "optimised", "mean") for a in ARCHS for e in run[a]],
+        "singles": [paths.attribution(a, e, "optimised", "m01") for a in ARCHS for e in run[a]],
+    }

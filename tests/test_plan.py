@@ -1,0 +1,89 @@
+"""The job plan from the config alone (txai.plan): the cohort's inputs per source, the files to
+download, batches and the reference pools a setting needs."""
+
+import copy
+
+import pytest
+from conftest import REPO
+
+from txai import plan, scale
+
+PAPER = REPO / "config" / "paper.yaml"
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return scale.load(PAPER)
+
+
+def with_source(config, source):
+    config = copy.deepcopy(config)
+    config["cohort"]["source"] = source
+    return config
+
+
+def test_each_source_has_its_files_and_declared_scale(paper):
+    demo = plan.cohort_inputs(with_source(paper, "demo"))
+    assert demo.files["expression"] == "results/cohort/counts.parquet"
+    assert demo.read == {"scale": "counts", "genes_in": "rows", "protein_coding_only": True,
+                         "origin": "cohort.source: demo"}  # fmt: skip
+    toil = plan.cohort_inputs(paper)
+    assert toil.files == plan.BUILT and "genesets" not in toil.files
+    assert toil.read == {"scale": "log2", "pseudocount": 0.001, "genes_in": "columns",
+                         "origin": "cohort.source: toil"}  # fmt: skip
+    portal = plan.cohort_inputs(with_source(paper, "portal"))
+    assert portal.read == {"scale": "tpm", "genes_in": "columns", "origin": "cohort.source: portal"}
+    files = with_source(paper, "files")
+    files["cohort"]["files"] = {"expression": "tpm.tsv", "samples": "s.tsv", "scale": "log2",
+                                "pseudocount": 1, "genes_in": "columns",
+                                "protein_coding_only": False}  # fmt: skip
+    user = plan.cohort_inputs(files)
+    assert user.files == {"expression": "tpm.tsv", "samples": "s.tsv"}
+    assert user.read == {"scale": "log2", "pseudocount": 1, "genes_in": "columns",
+                         "protein_coding_only": False, "origin": None}  # fmt: skip
+
+
+def test_portal_downloads_are_filled_in_per_project(paper):
+    config = with_source(paper, "portal")
+    config["cohort"]["portal"]["tcga_projects"] = ["LIHC", "OV"]
+    config["cohort"]["portal"]["tcga_sums"]["sha256"] = {"OV": "ab" * 32}
+    found = plan.source_files(config)
+    assert list(found) == [
+        "portal_gtex_tpm", "portal_gtex_attributes", "portal_gtf", "portal_tcga_sums_LIHC",
+        "portal_tcga_sums_OV", "portal_tcga_metadata_LIHC", "portal_tcga_metadata_OV",
+    ]  # fmt: skip
+    path, spec = found["portal_tcga_sums_OV"]
+    assert path == "results/downloads/portal_tcga_sums_OV"
+    assert spec["url"].endswith("/gene_sums/OV/OV/tcga.gene_sums.OV.G026.gz")
+    assert spec["sha256"] == "ab" * 32
+    lihc = found["portal_tcga_metadata_LIHC"][1]
+    assert lihc["url"].endswith("/metadata/HC/LIHC/tcga.tcga.LIHC.MD.gz") and lihc["sha256"] is None
+    assert set(plan.downloads(config)) >= set(found)
+    assert plan.source_files(with_source(paper, "demo")) == {}
+    local = copy.deepcopy(config)
+    local["cohort"]["portal"]["gtf"] = {"path": "/data/gencode.v26.gtf.gz"}
+    assert plan.source_files(local)["portal_gtf"] == ("/data/gencode.v26.gtf.gz", None)
+    assert "portal_gtf" not in plan.downloads(local)
+
+
+def test_references_follow_each_explainers_strategy():
+    zero = {"references": {"type": "zero", "count": 1}}
+    setting = {"repeats": 2, "references": {"type": "universal", "count": 3},
+               "overrides": {"IntegratedGradients": zero}}  # fmt: skip
+    assert plan.references(setting, ["Saliency", "GuidedBackprop"]) == []
+    assert plan.references(setting, ["DeepLift"]) == ["universal"]
+    assert plan.references(setting, ["IntegratedGradients"]) == ["zero"]
+    assert plan.references(setting, ["Saliency", "DeepLift", "IntegratedGradients"]) == [
+        "universal", "zero"
+    ]  # fmt: skip
+
+
+def test_batches_and_jobs_of_the_paper(paper):
+    batches = plan.batches(paper, "cnn")
+    assert sum(len(m) for b, m in batches.items() if b != "curves") == 65
+    assert batches["curves"] == ["m01", "m02", "m03", "m04", "m05"]
+    jobs = plan.explain_jobs(paper, "cnn")
+    assert {j.batch for j in jobs} == set(batches)
+    run = paper["explain"]["explainers"]
+    per_setting = len(run) * (len(batches) - 1)
+    assert sum(j.setting in ("plain", "optimised") for j in jobs) == 2 * per_setting
