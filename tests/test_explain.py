@@ -817,6 +817,7 @@ EXPLAIN_CONFIG = {
     "replicate_models": ["m01"],
     "score": "abs_then_mean",
     "ig_steps": 8,
+    "device": "cpu",
 }
 
 

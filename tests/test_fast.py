@@ -235,3 +235,35 @@ def test_cnn_trunk_matches_the_model(cnn, cnn_inputs):
         assert torch.equal(windows, torch.ones_like(windows))
         torch.testing.assert_close((block.z * block.route).unfold(2, 2, 2).unfold(3, 2, 2)
                                    .sum((-2, -1)), block.p)  # fmt: skip
+
+
+@pytest.mark.parametrize(("arch", "explainer"), [
+    *(("mlp", e) for e in MLP_EXPLAINERS), *(("cnn", e) for e in TABLE)
+])  # fmt: skip
+@pytest.mark.parametrize("kind", ["pools", "zero"])
+def test_a_small_memory_budget_slices_the_work_not_the_result(
+    ran, mlp, cnn, inputs, cnn_inputs, monkeypatch, arch, explainer, kind
+):
+    """With room for a row or two a batch, the fast paths take a few samples, items or IG steps
+    at a time: the estimates equal the unsliced ones (to float rounding), in the same order."""
+    model, (x, target, pools) = (mlp, inputs) if arch == "mlp" else (cnn, cnn_inputs)
+    pools = np.zeros_like(pools) if kind == "zero" else pools
+    setting = explain.setting_for(
+        {"repeats": 2, "references": {"type": kind, "count": 3},
+         "smoothgrad": {"copies": 2, "sd": 0.5}}, explainer,
+    )  # fmt: skip
+    backend = fast if arch == "mlp" else fast_cnn
+    batches = []
+    spied = "_products" if arch == "mlp" else "_batch"
+    original = getattr(backend, spied)
+    monkeypatch.setattr(backend, spied, lambda *a, **k: batches.append(1) or original(*a, **k))
+    blocks = {}
+    for budget in (None, 1e-4):
+        batches.clear()
+        blocks[budget] = explain.explain_model(
+            model, explainer, x, target, setting, pools, np.random.default_rng(3), replicates=2,
+            keep_estimates=True, ig_steps=4, memory_mb=budget,
+        )  # fmt: skip
+        counts = len(batches)
+    assert counts > 2  # sliced: many small batches
+    assert_same(blocks[None], blocks[1e-4])

@@ -107,7 +107,7 @@ def test_permuted_model_memorises_random_labels():
     arch_config = {"hidden": 64, "dropout": 0.0, "lr": [0.01], "weight_decay": [0.0],
                    "batch_size": [16]}  # fmt: skip
     common = {"max_epochs": 1, "early_stopping": 1, "lr_patience": 50, "lr_factor": 0.5,
-              "val_fraction": 0.1}  # fmt: skip
+              "val_fraction": 0.1, "device": "cpu"}  # fmt: skip
     genes = pd.DataFrame({"gene": [f"g{i}" for i in range(N_GENES)]})
     train = np.ones(60, dtype=bool)
     net, accuracy = sanity.permuted_model("mlp", arch_config, common, 1, x, y, train, genes, 150)

@@ -16,14 +16,17 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import nn
 
+from txai.config import DEFAULT_MEMORY_MB
 from txai.draws import Pools, Repeat
 from txai.explainers import Explainer
 
 
 class Task(NamedTuple):
-    """What a replicate explains: `x` (samples x genes) for their `target` classes, with the
-    samples' reference `pools` (or None), IntegratedGradients' `ig_steps`, and `signed` to keep
-    the sign of an explainer that is otherwise absolute."""
+    """What a replicate explains: `x` (samples x genes, on the model's device) for their
+    `target` classes, with the samples' reference `pools` (or None), IntegratedGradients'
+    `ig_steps`, `signed` to keep the sign of an explainer that is otherwise absolute, and the
+    working memory a batch may hold (`memory_mb`: the fast paths take fewer samples, items or
+    steps at a time to stay within it)."""
 
     explainer: Explainer
     x: torch.Tensor
@@ -31,6 +34,7 @@ class Task(NamedTuple):
     pools: Pools | None = None
     ig_steps: int = 50
     signed: bool = False
+    memory_mb: float = DEFAULT_MEMORY_MB["cpu"]
 
 
 class Backend(Protocol):

@@ -128,7 +128,7 @@ def estimates(model: nn.Module, task, repeats):
 
     for repeat in repeats:
         for module, mask in zip(shared, repeat.masks, strict=True):
-            module.mask = mask
+            module.mask = mask.to(task.x.device)
         for copy_ in repeat.copies:
             inputs = net.prepare(copy_.inputs)
             for estimate in copy_.estimates:
@@ -136,12 +136,11 @@ def estimates(model: nn.Module, task, repeats):
                     out = call(inputs, task.target)
                 elif estimate.chosen.shape[1] == 1:
                     rows = task.pools.rows(estimate.chosen)[:, 0]
-                    out = call(inputs, task.target, net.prepare(torch.as_tensor(rows)))
+                    out = call(inputs, task.target, net.prepare(rows))
                 else:  # K references averaged: one call per sample with its K baselines
                     rows = task.pools.rows(estimate.chosen)
                     out = torch.cat([
-                        call(inputs[i : i + 1], task.target[i : i + 1],
-                             net.prepare(torch.as_tensor(rows[i])))
+                        call(inputs[i : i + 1], task.target[i : i + 1], net.prepare(rows[i]))
                         for i in range(len(inputs))
                     ])  # fmt: skip
                 yield net.genes(out), estimate.times

@@ -25,36 +25,43 @@ from txai.explainers import Explainer
 
 
 class Pools(NamedTuple):
-    """Reference pools without a copy per sample: `values` (groups x pool x genes) and the group
-    of each explained sample (one group for a shared pool, one per class for `specific`)."""
+    """Reference pools without a copy per sample: `values` (groups x pool x genes, float32) and
+    the group of each explained sample (one group for a shared pool, one per class for
+    `specific`), as tensors on the job's device."""
 
-    values: np.ndarray
-    group: np.ndarray
+    values: torch.Tensor
+    group: torch.Tensor
 
-    def rows(self, chosen: np.ndarray) -> np.ndarray:
-        """References `chosen` (samples x K) from each sample's own pool: samples x K x genes."""
-        return self.values[self.group[:, None], chosen]
+    def rows(self, chosen: np.ndarray, samples: slice = slice(None)) -> torch.Tensor:
+        """References `chosen` (samples x K) from each sample's own pool: samples x K x genes
+        (`chosen` for the explained samples `samples` only: their rows)."""
+        index = torch.as_tensor(chosen, device=self.values.device)
+        return self.values[self.group[samples, None], index]
+
+    def to(self, device) -> Pools:
+        return Pools(self.values.to(device), self.group.to(device))
 
 
 def as_pools(pools) -> Pools | None:
     """Pools as given, or a samples x pool x genes array read as one group per sample."""
     if pools is None or isinstance(pools, Pools):
         return pools
-    return Pools(np.asarray(pools), np.arange(len(pools)))
+    return Pools(torch.as_tensor(np.asarray(pools)), torch.arange(len(pools)))
 
 
 def sample_pools(
     references: dict[str, pd.DataFrame], kind: str, classes: list[str], genes: list[str]
 ) -> Pools:
     """The reference pools of the explained samples: their class's for `specific`, the shared
-    pool otherwise."""
+    pool otherwise (on the CPU: `Pools.to` moves them)."""
     pool = references[kind]
     if kind != "specific":
-        return Pools(pool[genes].to_numpy(np.float32)[None], np.zeros(len(classes), dtype=int))
+        values = pool[genes].to_numpy(np.float32)[None]
+        return Pools(torch.as_tensor(values), torch.zeros(len(classes), dtype=torch.long))
     names = sorted(set(classes))
     by_class = {c: g[genes].to_numpy(np.float32) for c, g in pool.groupby("class")}
-    group = np.array([names.index(c) for c in classes])
-    return Pools(np.stack([by_class[c] for c in names]), group)
+    group = torch.as_tensor([names.index(c) for c in classes])
+    return Pools(torch.as_tensor(np.stack([by_class[c] for c in names])), group)
 
 
 def dropout_mask(shape: tuple[int, ...], p: float, generator: torch.Generator) -> torch.Tensor:
@@ -144,7 +151,8 @@ def repeats(
 
     `setting`: the explainer's strategy (`config.setting_for`): repeats, references (type and
     count K), smoothgrad (copies and noise sd). Dropout masks and noise come from a generator
-    seeded from `seed_stream`, references from `seed_stream` itself.
+    seeded from `seed_stream`, references from `seed_stream` itself, all on the CPU whatever
+    the device of `x`, so every device sees the same draws (the backends move the masks).
     """
     generator = torch.Generator().manual_seed(int(seed_stream.integers(2**63)))
     smooth = setting.get("smoothgrad", {})
@@ -156,8 +164,10 @@ def repeats(
         if k:
             size = pools.values.shape[1]
             chosen = np.stack([seed_stream.choice(size, k, replace=k > size) for _ in x])
-        copies = [
-            x + smooth["sd"] * torch.randn(x.shape, generator=generator) if smooth.get("sd") else x
+        copies = [  # noise drawn on the CPU, like the masks: the same on every device
+            x + (smooth["sd"] * torch.randn(x.shape, generator=generator)).to(x.device)
+            if smooth.get("sd")
+            else x
             for _ in range(smooth.get("copies", 1))
         ]
         yield Repeat(

@@ -27,10 +27,10 @@ from tqdm import tqdm
 
 from txai import captum_backend, fast, fast_cnn, io
 from txai.backend import Backend, Task
-from txai.config import setting_for
+from txai.config import DEFAULT_MEMORY_MB, setting_for
 from txai.draws import as_pools, dropouts, repeats, sample_pools
 from txai.explainers import TABLE, Explainer
-from txai.train import load_model
+from txai.train import device, load_model
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +58,28 @@ def explain_model(
     keep_estimates: bool = False,
     ig_steps: int = 50,
     use_fast: bool = True,
+    memory_mb: float | None = None,
 ) -> list[tuple[int, int | None, np.ndarray]]:
     """Explain samples with one model: (replicate, estimate or None, samples x genes) blocks.
 
+    `x` (samples x genes) and `target`: arrays, or tensors already on the model's device;
     `setting`: the explainer's strategy (`config.setting_for`); `pools`: the samples' reference
-    pools (`draws.Pools`, or an array samples x pool x genes) or None. Without `keep_estimates`
-    each replicate gives one block of scores; with it, one block of signed attributions per
-    estimate (the simulation curves subsample them). `use_fast` takes the exact rewritten
-    paths where they apply, Captum's otherwise.
+    pools (`draws.Pools`, or an array samples x pool x genes) or None. The work runs on the
+    model's device; the blocks come back as float32 arrays. Without `keep_estimates` each
+    replicate gives one block of scores; with it, one block of signed attributions per estimate
+    (the curves subsample them). `use_fast` takes the exact rewritten paths where they apply,
+    Captum's otherwise. `memory_mb` bounds a batch's working memory (default: by device type,
+    `config.DEFAULT_MEMORY_MB`).
     """
     record = TABLE[explainer]
     backend = backend_for(model, record, use_fast)
-    xt = torch.as_tensor(x, dtype=torch.float32)
+    device = next(model.parameters()).device
+    xt = torch.as_tensor(x, dtype=torch.float32, device=device)
     signed = keep_estimates or score == "mean_then_abs"
-    task = Task(record, xt, torch.tensor(target, dtype=torch.long), as_pools(pools), ig_steps,
-                signed)  # fmt: skip
+    pools = None if pools is None else as_pools(pools).to(device)
+    target = torch.as_tensor(target, dtype=torch.long, device=device)
+    budget = memory_mb or DEFAULT_MEMORY_MB[device.type]
+    task = Task(record, xt, target, pools, ig_steps, signed, budget)
     dropout = dropouts(model)
     blocks = []
     for replicate in range(replicates):
@@ -82,11 +89,11 @@ def explain_model(
             attr = attr.detach()
             for _ in range(times):
                 if keep_estimates:
-                    blocks.append((replicate, index, attr.numpy()))
+                    blocks.append((replicate, index, attr.cpu().numpy()))
                 total += attr.abs() if score == "abs_then_mean" else attr
                 index += 1
         if not keep_estimates:
-            blocks.append((replicate, None, (total / index).abs().numpy()))
+            blocks.append((replicate, None, (total / index).abs().cpu().numpy()))
     return blocks
 
 
@@ -104,26 +111,29 @@ def run(
     seed: int,
     outputs: list,
 ) -> None:
-    """Explain the configured samples with each model; one Parquet file per model."""
+    """Explain the configured samples with each model on the configured device
+    (`explain_config["device"]`, as train.device); one Parquet file per model."""
     warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
+    dev = device(explain_config["device"])
     sample_ids, genes, x = io.read_expression(expression)
     sheet = io.read_table(samples).set_index("sample").loc[sample_ids].reset_index()
     spec = {**explain_config["samples"], **setting.get("samples", {})}
     chosen = explained_samples(sheet, spec, explain_config["focus_tissues"], seed)
-    x, sheet = x[chosen], sheet.iloc[chosen].reset_index(drop=True)
+    x, sheet = torch.as_tensor(x[chosen], device=dev), sheet.iloc[chosen].reset_index(drop=True)
     strategy = setting_for(setting, explainer)
     pools = None
     if "references" in strategy:
         kind = strategy["references"]["type"]
         frames = {kind: io.read_table(references[kind])}
-        pools = sample_pools(frames, kind, sheet["class"].tolist(), genes)
+        pools = sample_pools(frames, kind, sheet["class"].tolist(), genes).to(dev)
+    log.info("%s %s %s: %d samples on %s", arch, explainer, setting_name, len(x), dev)
     for path in tqdm(models, desc=f"{arch} {explainer} {setting_name}", unit="model", disable=None):
-        model = load_model(path, genes)
+        model = load_model(path, genes, dev)
         name = Path(path).parent.name
         target = sheet["class_index"].to_numpy().copy()
         if explain_config["target"] == "predicted":
             with torch.no_grad():
-                target = model(model.prepare(torch.as_tensor(x))).argmax(1).numpy()
+                target = model(model.prepare(x)).argmax(1).cpu().numpy()
         stream = io.rng(seed, "explain", arch, explainer, setting_name, name)
         replicates = setting.get("replicates", explain_config["replicates"])
         blocks = explain_model(
@@ -133,6 +143,7 @@ def run(
             keep_estimates=setting.get("keep_estimates", False),
             ig_steps=explain_config["ig_steps"],
             use_fast=explain_config.get("fast", True),
+            memory_mb=explain_config.get("memory_mb"),
         )  # fmt: skip
         top = explain_config["top_k"] if setting.get("store") == "top" else None
         out = outputs[models.index(path)]

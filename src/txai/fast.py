@@ -48,66 +48,98 @@ def estimates(model: models.MLP, task, repeats):
     the Captum backend.
 
     Hidden-layer factors are collected over repeats until CHUNK_ROWS rows, then multiplied by
-    W' in one product; the hidden layer of each input copy is computed once.
+    W' in one product; the hidden layer of each input copy is computed once. Memory is bounded
+    by `task.memory_mb`: an estimate whose references of all samples (K' x samples x genes,
+    gathered, then the products) would exceed it is taken a slice of samples at a time, and the
+    collected rows are multiplied out before they exceed it.
     """
     explainer, x, pools = task.explainer, task.x, task.pools
     weight, bias = fold(model)
     w_t = model.out.weight.detach()[task.target]  # samples x hidden
     if explainer.references:  # the hidden layer of every reference, once
-        values = torch.as_tensor(pools.values)
+        values = pools.values
         pool_h = values @ weight.T + bias
-        group = torch.as_tensor(pools.group)[None, :]
+        group = pools.group[None, :]
     if explainer.path:
         step_sizes, alphas = approximation_parameters("gausslegendre")
-        steps = torch.tensor(step_sizes(task.ig_steps), dtype=x.dtype)
-        path = torch.tensor(alphas(task.ig_steps), dtype=x.dtype)
+        steps = torch.tensor(step_sizes(task.ig_steps), dtype=x.dtype, device=x.device)
+        path = torch.tensor(alphas(task.ig_steps), dtype=x.dtype, device=x.device)
     h_x = x @ weight.T + bias
-    items, rows = [], 0
+    n = len(x)
+    per_row = 2 * x.shape[1] + (2 * len(bias) * task.ig_steps if explainer.path else 0)
+    rows_budget = max(1, int(task.memory_mb * 2**20 // (4 * per_row)))
+    items, rows, pending = [], 0, {}
     for repeat in repeats:
-        upstream = w_t * repeat.masks[0]  # samples x hidden
+        upstream = w_t * repeat.masks[0].to(x.device)  # samples x hidden
         for copy in repeat.copies:
             noisy = copy.inputs
             h = h_x if noisy is x else noisy @ weight.T + bias
             for estimate in copy.estimates:
-                if estimate.chosen is None:
-                    factor = upstream * (h > 0)
-                    if explainer.rule == "guided":
-                        factor = factor.clamp(min=0)
-                    scale = noisy[None] if explainer.multiplies_by_inputs else None
-                    items.append((factor[None], scale, estimate.times))
-                else:
-                    refs = torch.as_tensor(estimate.chosen.T)  # K' x samples
-                    h0, x0 = pool_h[group, refs], values[group, refs]  # K' x samples x ...
-                    dh = h - h0
-                    if explainer.path:
-                        factor = (((h0[..., None] + path * dh[..., None]) > 0) * steps).sum(-1)
+                k = 1 if estimate.chosen is None else estimate.chosen.shape[1]
+                size = n if k * n <= rows_budget else max(1, rows_budget // k)
+                for lo in range(0, n, size):
+                    part = slice(lo, min(n, lo + size))
+                    if estimate.chosen is None:
+                        factor = upstream[part] * (h[part] > 0)
+                        if explainer.rule == "guided":
+                            factor = factor.clamp(min=0)
+                        scale = noisy[part][None] if explainer.multiplies_by_inputs else None
+                        items.append((factor[None], scale, estimate.times, part))
                     else:
-                        rescale = (h.clamp(min=0) - h0.clamp(min=0)) / torch.where(dh == 0, 1, dh)
-                        small = dh.abs() < DEEPLIFT_EPS
-                        factor = torch.where(small, (h > 0).to(h.dtype), rescale)
-                    diff = torch.sub(noisy, x0, out=x0)  # x - x0, in the gathered copy's memory
-                    items.append((upstream * factor, diff, estimate.times))
-                rows += items[-1][0].shape[0] * len(x)
+                        refs = torch.as_tensor(estimate.chosen[part].T, device=x.device)
+                        where = (group[:, part], refs)  # K' x samples
+                        h0, x0 = pool_h[where], values[where]  # K' x samples x hidden/genes
+                        hp = h[part]
+                        dh = hp - h0
+                        if explainer.path:
+                            inside = (h0[..., None] + path * dh[..., None]) > 0
+                            factor = (inside * steps).sum(-1)
+                        else:
+                            delta = hp.clamp(min=0) - h0.clamp(min=0)
+                            rescale = delta / torch.where(dh == 0, 1, dh)
+                            small = dh.abs() < DEEPLIFT_EPS
+                            factor = torch.where(small, (hp > 0).to(hp.dtype), rescale)
+                        diff = torch.sub(noisy[part], x0, out=x0)  # x - x0, in x0's memory
+                        items.append((upstream[part] * factor, diff, estimate.times, part))
+                    rows += items[-1][0].shape[0] * (part.stop - part.start)
+                    if rows >= rows_budget:  # memory: multiply out what is collected
+                        yield from _assembled(_products(items, weight, task), n, pending)
+                        items, rows = [], 0
         if rows >= CHUNK_ROWS:
-            yield from _products(items, weight, explainer, task.signed)
+            yield from _assembled(_products(items, weight, task), n, pending)
             items, rows = [], 0
-    yield from _products(items, weight, explainer, task.signed)
+    yield from _assembled(_products(items, weight, task), n, pending)
 
 
-def _products(items: list, weight: torch.Tensor, explainer: Explainer, signed: bool):
-    """(estimate, times) from collected (factor, scale, times) items, in order."""
+def _products(items: list, weight: torch.Tensor, task):
+    """(estimate part, times, samples) from collected (factor, scale, times, samples) items,
+    in order: every item's rows in one product with W'."""
     if not items:
         return
-    factors = torch.cat([factor for factor, _, _ in items])  # rows x samples x hidden
-    grads = (factors.reshape(-1, factors.shape[-1]) @ weight).reshape(*factors.shape[:2], -1)
-    start = 0
-    for factor, scale, times in items:
-        grad = grads[start : start + len(factor)]
-        start += len(factor)
+    factors = torch.cat([factor.reshape(-1, factor.shape[-1]) for factor, *_ in items])
+    grads = factors @ weight  # rows x genes
+    explainer, start = task.explainer, 0
+    for factor, scale, times, part in items:
+        grad = grads[start : start + factor.shape[0] * factor.shape[1]].view(*factor.shape[:2], -1)
+        start += factor.shape[0] * factor.shape[1]
         attr = grad if scale is None else grad.mul_(scale)  # grads is ours: scale in place
         if explainer.averages_references:
-            yield attr.mean(0), times
-        elif explainer.absolute and not signed:
-            yield attr[0].abs(), times
+            yield attr.mean(0), times, part
+        elif explainer.absolute and not task.signed:
+            yield attr[0].abs(), times, part
         else:
-            yield attr[0], times
+            yield attr[0], times, part
+
+
+def _assembled(parts, n: int, pending: dict):
+    """(estimate, times) from parts over slices of the n samples: a part of all samples as it
+    is, the slices of one estimate (in order) into one tensor. `pending` holds an estimate
+    whose slices span two products."""
+    for out, times, part in parts:
+        if part.start == 0 and part.stop == n:
+            yield out, times
+            continue
+        buffer = pending.setdefault("estimate", out.new_empty(n, out.shape[-1]))
+        buffer[part] = out
+        if part.stop == n:
+            yield pending.pop("estimate"), times

@@ -173,32 +173,59 @@ def grad_cams(model, front: list[Block], masks, target, variant: str) -> torch.T
     return F.interpolate(cam.flatten(0, 1), size=size, mode="nearest").view(*cam.shape[:3], *size)
 
 
+def row_bytes(model: models.CNN) -> int:
+    """Bytes one trunk row holds while it is explained: its forward values (conv, route, pool,
+    BatchNorm and ReLU outputs of each block) and the backward pass's temporaries, about six
+    tensors of the first block's size."""
+    side, channels, cached = model.side, [model.conv1, model.conv2, model.conv3], 0
+    for conv in channels:
+        cached += conv.out_channels * side**2 * 11 // 4  # z, route; p, u, y at a quarter
+        side //= 2
+    return 4 * (cached + 6 * model.conv1.out_channels * model.side**2)
+
+
 class Item(NamedTuple):
-    """One estimate to compute: the repeat's mask, the trunk inputs it shares (by `key`), the
-    explained grids and references, and how many equal estimates it stands for."""
+    """One estimate to compute, or for IntegratedGradients one group of its path's steps: the
+    trunk inputs it shares with other repeats (`key`), the repeat's mask, the copy's gene
+    vectors (samples x genes), the references of each sample (`chosen`, samples x K', or None),
+    the target per sample, how many equal estimates it stands for, its steps (indices into the
+    path; None when there is no path) and whether it completes its estimate (`last`)."""
 
     key: object
-    points: tuple  # (input rows,) or (input rows, reference rows): grids
     mask: torch.Tensor
-    grid: torch.Tensor  # the explained samples' grids (samples x 1 x side x side)
-    base: torch.Tensor | None  # their references, as rows of `points` are laid out
-    target: torch.Tensor  # per row of `points`
+    inputs: torch.Tensor
+    chosen: object
+    target: torch.Tensor
     times: int
+    steps: range | None
+    last: bool
 
 
-def item(model, task, mask, grid, estimate, path) -> Item:
-    """The Item of one estimate of a copy whose grids are `grid`."""
+def items_of(task, mask, inputs, estimate, path, rows_budget: int) -> list[Item]:
+    """The items of one estimate: one, or IntegratedGradients' steps in groups of at most
+    `rows_budget` trunk rows per sample."""
     key = "x" if estimate.fixed else None  # the same trunk inputs in every repeat
-    if estimate.chosen is None:
-        return Item(key, (grid,), mask, grid, None, task.target, estimate.times)
-    picked = torch.as_tensor(task.pools.rows(estimate.chosen))  # samples x K' x genes
-    k = picked.shape[1]
-    base = model.prepare(picked.reshape(-1, picked.shape[-1]))
-    inputs, target = grid.repeat_interleave(k, 0), task.target.repeat_interleave(k)
     if path is None:
-        return Item(key, (inputs, base), mask, grid, base, target, estimate.times)
-    points = torch.cat([base + a * (inputs - base) for a in path[1]])  # IG's path, step by step
-    return Item(key, (points,), mask, grid, base, target.repeat(len(path[1])), estimate.times)
+        return [Item(key, mask, inputs, estimate.chosen, task.target, estimate.times, None, True)]
+    per_group = max(1, rows_budget // estimate.chosen.shape[1])
+    steps = range(len(path[0]))
+    groups = [steps[i : i + per_group] for i in range(0, len(steps), per_group)]
+    return [
+        Item(key, mask, inputs, estimate.chosen, task.target, estimate.times, g, g is groups[-1])
+        for g in groups
+    ]
+
+
+def trunk_rows(item: Item) -> int:
+    """Trunk rows one sample of an item takes in one half: its references and path steps."""
+    k = 1 if item.chosen is None else item.chosen.shape[1]
+    return k * (1 if item.steps is None else len(item.steps))
+
+
+def rows_per_sample(task, item: Item) -> int:
+    """Trunk rows one sample of an item takes, both halves for DeepLift (it carries the
+    input's and the reference's)."""
+    return trunk_rows(item) * (2 if task.explainer.rule == "deeplift" else 1)
 
 
 @torch.no_grad()
@@ -207,76 +234,147 @@ def estimates(model: models.CNN, task, repeats):
     the Captum backend.
 
     Items (one per estimate) are collected until CHUNK_VALUES; then the distinct trunk inputs
-    go forward once and all items' rows go backward in one batch.
+    go forward once and all items' rows go backward in one batch. Memory is bounded by
+    `task.memory_mb`: a batch holds at most that many bytes of trunk rows (`row_bytes`), taking
+    fewer items, fewer samples, or fewer of IntegratedGradients' steps at a time (the steps'
+    parts of an estimate are then summed).
     """
     per_row = model.conv1.out_channels * model.side**2
+    rows_budget = max(1, int(task.memory_mb * 2**20 // row_bytes(model)))
     path = None
     if task.explainer.path:
         step_sizes, alphas = approximation_parameters("gausslegendre")
-        path = (torch.tensor(step_sizes(task.ig_steps)), torch.tensor(alphas(task.ig_steps)))
+        path = tuple(
+            torch.tensor(f(task.ig_steps), device=task.x.device) for f in (step_sizes, alphas)
+        )
     items, cache = [], {}
+    n = len(task.x)
     for repeat in repeats:
+        mask = repeat.masks[0].to(task.x.device)
         for copy in repeat.copies:
-            grid = model.prepare(copy.inputs)
-            items += [item(model, task, repeat.masks[0], grid, e, path) for e in copy.estimates]
-        if sum(len(item.points[0]) for item in items) * per_row >= CHUNK_VALUES:
-            yield from _chunk(model, task, items, path, cache)
+            for estimate in copy.estimates:
+                items += items_of(task, mask, copy.inputs, estimate, path, rows_budget)
+        if sum(n * trunk_rows(item) for item in items) * per_row >= CHUNK_VALUES:
+            yield from _chunk(model, task, items, path, cache, rows_budget)
             items = []
-    yield from _chunk(model, task, items, path, cache)
+    yield from _chunk(model, task, items, path, cache, rows_budget)
 
 
-def _chunk(model, task, items: list[Item], path, cache: dict):
-    """(estimate, times) of collected items, in order.
+def _groups(task, items: list[Item], rows_budget: int):
+    """Consecutive items whose rows per sample fit `rows_budget` together and that share their
+    path's steps (at least one item a group)."""
+    group, rows = [], 0
+    for item in items:
+        size = rows_per_sample(task, item)
+        if group and (rows + size > rows_budget or item.steps != group[0].steps):
+            yield group
+            group, rows = [], 0
+        group.append(item)
+        rows += size
+    if group:
+        yield group
+
+
+def _chunk(model, task, items: list[Item], path, cache: dict, rows_budget: int):
+    """(estimate, times) of collected items, in order: the items in groups that fit the
+    budget, each group over slices of the samples that fit it, an estimate's parts summed (an
+    estimate's items are collected together). The trunk's forward values of shared inputs are
+    kept for later chunks when a group takes all samples at once."""
+    n, partial = len(task.x), None
+    for group in _groups(task, items, rows_budget):
+        per_sample = sum(rows_per_sample(task, item) for item in group)
+        size = n if per_sample * n <= rows_budget else max(1, rows_budget // per_sample)
+        parts = [[] for _ in group]
+        for lo in range(0, n, size):
+            outs = _batch(
+                model, task, group, slice(lo, lo + size), path, cache if size >= n else {}
+            )
+            for part, out in zip(parts, outs, strict=True):
+                part.append(out)
+        for item, part in zip(group, parts, strict=True):
+            out = part[0] if len(part) == 1 else torch.cat(part)
+            partial = out if partial is None else partial + out
+            if item.last:
+                yield partial, item.times
+                partial = None
+
+
+def _points(model, task, item: Item, rows: slice, path):
+    """An item's rows for samples `rows`: their grids, reference grids (as the trunk rows are
+    laid out), the trunk inputs (one tensor per half) and the target per trunk row."""
+    grid = model.prepare(item.inputs[rows])
+    if item.chosen is None:
+        return grid, None, (grid,), item.target[rows]
+    picked = task.pools.rows(item.chosen[rows], rows)  # samples x K' x genes
+    k = picked.shape[1]
+    base = model.prepare(picked.reshape(-1, picked.shape[-1]))
+    inputs, target = grid.repeat_interleave(k, 0), item.target[rows].repeat_interleave(k)
+    if item.steps is None:
+        return grid, base, (inputs, base), target
+    alphas = path[1][item.steps.start : item.steps.stop]
+    points = torch.cat([base + a * (inputs - base) for a in alphas])  # the path, step by step
+    return grid, base, (points,), target.repeat(len(alphas))
+
+
+def _batch(model, task, items: list[Item], rows: slice, path, cache: dict) -> list:
+    """The attributions (samples x genes) of items for the samples `rows`, in one batch.
 
     Items that share their trunk inputs (one key) go forward once, their gradients laid out
     repeats x rows; otherwise the items' inputs go forward together, laid out 1 x all rows.
     """
-    if not items:
-        return
     explainer = task.explainer
     shared = items[0].key is not None and all(item.key == items[0].key for item in items)
-    if shared:
+    if shared:  # every item's inputs and references are equal: the first item's serve all
+        grid, base, points, target = _points(model, task, items[0], rows, path)
         if items[0].key not in cache:  # later chunks of the same inputs reuse the forward
             cache.clear()
-            cache[items[0].key] = [trunk(model, points) for points in items[0].points]
+            cache[items[0].key] = [trunk(model, half) for half in points]
         fronts = cache[items[0].key]
         masks = torch.stack([item.mask for item in items])[:, None]
-        target = items[0].target
+        laid = [(grid, base, points)] * len(items)
     else:
-        halves = range(len(items[0].points))
-        fronts = [trunk(model, torch.cat([i.points[h] for i in items])) for h in halves]
-        masks = torch.cat([i.mask.expand(len(i.target), -1, -1, -1) for i in items])[None]
-        target = torch.cat([item.target for item in items])
+        laid, targets = [], []
+        for item in items:
+            grid, base, points, target = _points(model, task, item, rows, path)
+            laid.append((grid, base, points))
+            targets.append(target)
+        halves = range(len(laid[0][2]))
+        fronts = [trunk(model, torch.cat([points[h] for _, _, points in laid])) for h in halves]
+        masks = torch.cat([
+            item.mask.expand(len(t), -1, -1, -1) for item, t in zip(items, targets, strict=True)
+        ])[None]  # fmt: skip
+        target = torch.cat(targets)
     upstream = head(model, [front[-1].y for front in fronts], masks, target, explainer.rule)
     fold = None
     if path is not None:  # IG: the step-weighted sum over the path, before the linear conv1
-        steps, n = len(path[0]), len(items[0].grid)
-        weights = path[0].to(masks.dtype).view(1, 1, -1, 1, 1, 1, 1)
+        steps, n = items[0].steps, len(laid[0][0])
+        weights = path[0][steps.start : steps.stop].to(masks.dtype).view(1, 1, -1, 1, 1, 1, 1)
 
         def fold(g):
-            return (g.unflatten(1, (-1, steps, n)) * weights).sum(2).flatten(1, 2)
+            return (g.unflatten(1, (-1, len(steps), n)) * weights).sum(2).flatten(1, 2)
 
     grads = backward(model, fronts, upstream, explainer.rule, fold=fold)
     if explainer.cam is not None:
         grads = grads * grad_cams(model, fronts[0], masks, target, explainer.cam)
-    start = 0
-    for number, item in enumerate(items):
-        size = len(item.target) // (1 if path is None else len(path[0]))  # rows after `fold`
+    out, start = [], 0
+    for number, (grid, base, points) in enumerate(laid):
+        n = len(grid)
+        size = n * (1 if base is None else len(base) // n)  # rows after `fold`
         if shared:
             grad = grads[number]
         else:
             grad = grads[0, start : start + size]
             start += size
-        n = len(item.grid)
         if explainer.path:
-            attr = grad * (item.grid - item.base)
+            attr = grad * (grid - base)
         elif explainer.references:  # the mean over the estimate's references
-            attr = grad * (item.points[0] - item.base)
+            attr = grad * (points[0] - base)
             attr = attr.view(n, -1, *attr.shape[1:]).mean(1)
         elif explainer.multiplies_by_inputs:
-            attr = grad * item.grid
+            attr = grad * grid
         elif explainer.absolute and not task.signed:
             attr = grad.abs()
         else:
             attr = grad
-        yield model.genes(attr), item.times
+        out.append(model.genes(attr))
+    return out

@@ -180,10 +180,12 @@ def references(spec: dict, explainers: list[str]) -> list[str]:
 
 
 def explain_common(config: dict) -> dict:
-    """The explain section as every attribution job reads it, with the focus tissues."""
+    """The explain section as every attribution job reads it, with the focus tissues and the
+    device (train.device: attribution runs where training does)."""
     drop = ("explainers", "settings")
     return {k: v for k, v in config["explain"].items() if k not in drop} | {
-        "focus_tissues": config["focus_tissues"]
+        "focus_tissues": config["focus_tissues"],
+        "device": config["train"]["device"],
     }
 
 

@@ -38,13 +38,15 @@ LAYERS = {  # output first; each entry names the modules re-initialised together
 
 def randomised(model: nn.Module, arch: str, layers: list[str], seed: int) -> nn.Module:
     """A copy of `model` with the named layers re-initialised (PyTorch's default init;
-    BatchNorm back to the identity with fresh running statistics)."""
-    model = copy.deepcopy(model)
+    BatchNorm back to the identity with fresh running statistics). The new weights are drawn
+    on the CPU, so every device randomises alike; the copy stays on the model's device."""
+    device = next(model.parameters()).device
+    model = copy.deepcopy(model).cpu()
     torch.manual_seed(seed)
     for layer in layers:
         for name in LAYERS[arch][layer]:
             getattr(model, name).reset_parameters()
-    return model.eval()
+    return model.to(device).eval()
 
 
 def variants(model: nn.Module, arch: str, seed: int):
@@ -60,7 +62,8 @@ def variants(model: nn.Module, arch: str, seed: int):
 def permuted_model(arch, arch_config, common, seed, x, y, train_rows, genes, epochs):
     """A model trained for `epochs` on permuted labels of the training rows, with early stopping
     and the accuracy floor off: it is validated on its own training rows, so the kept weights
-    are the most memorised ones. Returns (model, training accuracy)."""
+    are the most memorised ones. It is initialised on the CPU and trained on train.device.
+    Returns (model, training accuracy)."""
     rows = np.flatnonzero(train_rows)
     shuffled = io.rng(seed, "sanity", "labels", arch).permutation(y[rows])
     hp = {**train.hyperparameters(arch_config, common, "m01"), "max_epochs": epochs,
@@ -69,13 +72,14 @@ def permuted_model(arch, arch_config, common, seed, x, y, train_rows, genes, epo
     if arch == "cnn":
         kwargs["order"] = train.gene_order(arch_config["order"], genes, seed, "m01").tolist()
     model_seed = int(io.rng(seed, "sanity", "train", arch).integers(2**31))
+    dev = train.device(common["device"])
     torch.manual_seed(model_seed)
-    net = models.build(arch, **kwargs)
-    xt, yt = torch.as_tensor(x[rows]), torch.as_tensor(shuffled)
+    net = models.build(arch, **kwargs).to(dev)
+    xt, yt = torch.as_tensor(x[rows], device=dev), torch.as_tensor(shuffled, device=dev)
     train.fit(net, (xt, yt, xt, yt), hp, model_seed, label=f"{arch} permuted labels")
     net.eval()
     with torch.no_grad():
-        predicted = net(net.prepare(xt)).argmax(1).numpy()
+        predicted = net(net.prepare(xt)).argmax(1).cpu().numpy()
     return net, float((predicted == shuffled).mean())
 
 
@@ -96,7 +100,9 @@ def run(
     spec = {**explain_config["samples"], **setting.get("samples", {})}
     chosen = explain.explained_samples(sheet, spec, explain_config["focus_tissues"], seed)
     target = sheet["class_index"].to_numpy()[chosen]
-    trained = train.load_model(model, gene_ids)
+    dev = train.device(common["device"])
+    log.info("%s: explaining and training on %s", arch, dev)
+    trained = train.load_model(model, gene_ids, dev)
     y = sheet["class_index"].to_numpy()
     permuted, accuracy = permuted_model(
         arch, arch_config, common, seed, x, y, (sheet["split"] == "train").to_numpy(),
@@ -105,6 +111,7 @@ def run(
     log.info("%s: permuted-label model reached training accuracy %.3f", arch, accuracy)
     models = [("trained", "", 0, trained), *variants(trained, arch, seed)]
     models.append(("labels", "permuted labels", 1, permuted))
+    explained = torch.as_tensor(x[chosen], device=dev)  # moved once, explained by every model
     rows = []
     for explainer in explainers:
         strategy = setting_for(setting, explainer)
@@ -112,12 +119,13 @@ def run(
         if "references" in strategy:
             kind = strategy["references"]["type"]
             frames = {kind: io.read_table(references[kind])}
-            pools = sample_pools(frames, kind, sheet["class"].iloc[chosen].tolist(), gene_ids)
+            classes = sheet["class"].iloc[chosen].tolist()
+            pools = sample_pools(frames, kind, classes, gene_ids).to(dev)
         scores = {}
         for randomisation, layer, step, net in models:
             stream = io.rng(seed, "sanity", arch, explainer)  # the same draws for every variant
             blocks = explain.explain_model(
-                net, explainer, x[chosen], target, strategy, pools, stream,
+                net, explainer, explained, target, strategy, pools, stream,
                 score=explain_config["score"], ig_steps=explain_config["ig_steps"],
             )  # fmt: skip
             scores[(randomisation, layer, step)] = blocks[0][2]

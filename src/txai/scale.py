@@ -19,7 +19,13 @@ import pandas as pd
 import yaml
 
 from txai import curves, plan
-from txai.config import explainers_by_arch, grid_side, model_ids, setting_for
+from txai.config import (
+    DEFAULT_MEMORY_MB,
+    explainers_by_arch,
+    grid_side,
+    model_ids,
+    setting_for,
+)
 from txai.explainers import TABLE
 
 PAPER = {"samples": 27_417, "genes": 19_241, "classes": 82}
@@ -27,7 +33,6 @@ BYTES = 4  # float32 everywhere a matrix is held
 MB = 1_000_000
 BASE_MB = 1_000  # Python, torch and pandas themselves
 BACKWARD = 3  # a forward and a backward pass cost about three forwards
-WORKSPACE_MB = {"mlp": 1_000, "cnn": 4_000}  # activations of a batch during attribution
 
 
 def size(config: dict) -> dict:
@@ -160,6 +165,12 @@ def attribution_mb(config: dict, setting: dict, explainer: str, models: list) ->
     return math.ceil(rows * size(config)["genes"] * BYTES / MB)
 
 
+def workspace_mb(config: dict) -> int:
+    """An attribution batch's working memory on the host (explain.memory_mb): the CPU's
+    default when unset, as a job may run there."""
+    return config["explain"]["memory_mb"] or DEFAULT_MEMORY_MB["cpu"]
+
+
 def mem_mb(config: dict, stage: str, **job) -> int:
     """Host memory of one job of `stage` in MB.
 
@@ -181,11 +192,11 @@ def mem_mb(config: dict, stage: str, **job) -> int:
         kinds = plan.references(setting, [explainer])  # specific: one pool per focus class
         pools = sum(2 * len(config["focus_tissues"]) if k == "specific" else 1 for k in kinds)
         return (
-            BASE_MB + WORKSPACE_MB[job["arch"]] + matrix_mb(config, 1) + pools_mb * pools
+            BASE_MB + workspace_mb(config) + matrix_mb(config, 1) + pools_mb * pools
             + 3 * attribution_mb(config, setting, explainer, job["models"])
         )  # fmt: skip
     if stage == "sanity":  # a training run, then every explainer's plain attributions
-        return mem_mb(config, "train") + WORKSPACE_MB[job["arch"]]
+        return mem_mb(config, "train") + workspace_mb(config)
     if stage in ("aggregate", "reproducibility"):
         # one (architecture, explainer) at a time: every model's scores and their ranks
         settings, run = config["explain"]["settings"], explainers_by_arch(config)

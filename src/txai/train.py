@@ -248,13 +248,14 @@ def check_genes(trained: list[str] | None, genes: list[str], path) -> None:
 
 
 def load_model(path, genes: list[str] | None = None, map_location="cpu") -> nn.Module:
-    """Rebuild a saved model; with `genes` (the data's), refuse one trained on other genes."""
+    """Rebuild a saved model on `map_location`; with `genes` (the data's), refuse one trained
+    on other genes."""
     saved = torch.load(path, map_location=map_location, weights_only=False)
     if genes is not None:
         check_genes(saved.get("genes"), list(genes), path)
     model = models.build(saved["arch"], **saved["kwargs"])
     model.load_state_dict(saved["state_dict"])
-    return model.eval()
+    return model.to(map_location).eval()
 
 
 def architecture_kwargs(arch: str, arch_config: dict, n_genes: int, n_classes: int) -> dict:
@@ -326,6 +327,8 @@ def train_model(
         "best_epoch": history["best_epoch"],
         "n_train": int(fit_rows.sum()),
         "n_validation": int(val.sum()),
+        "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
+        "precision": models.precision(),
     }
     return net, kwargs, record
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import sys
 from collections.abc import Iterator
 
@@ -36,6 +37,26 @@ def job(snakemake) -> Iterator[None]:
     except TxaiError as error:
         logging.getLogger("txai").error("%s", error)
         sys.exit(1)
+    finally:
+        logging.getLogger("txai").info("ran on %s", where_ran())
+
+
+def where_ran() -> dict:
+    """Where a job ran: its device (the GPU's name once CUDA was used), PyTorch's float32
+    precision settings, and peak memory in MB (the process's resident set; GPU allocations)."""
+    out = {
+        "device": "cpu",
+        "peak_host_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        from txai.models import precision
+
+        out["precision"] = precision()
+        if torch.cuda.is_initialized():
+            out["device"] = torch.cuda.get_device_name()
+            out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() // 2**20
+    return out
 
 
 def deterministic(torch) -> None:
