@@ -482,7 +482,7 @@ def test_sample_pools():
     genes = ["g1", "g2"]
     universal = pd.DataFrame({"reference": [0, 1, 2], "g2": [1.0, 2, 3], "g1": [4.0, 5, 6]})
     pools = draws.sample_pools({"universal": universal}, "universal", ["b", "a"], genes)
-    assert pools.values.shape == (1, 3, 2) and pools.values.dtype == np.float32
+    assert pools.values.shape == (1, 3, 2) and pools.values.dtype == torch.float32
     np.testing.assert_array_equal(pools.values[0], [[4, 1], [5, 2], [6, 3]])
     assert pools.group.tolist() == [0, 0]  # one shared pool, not a copy per sample
     specific = pd.DataFrame(
@@ -493,6 +493,10 @@ def test_sample_pools():
     assert pools.values.shape == (2, 2, 2)
     rows = pools.rows(np.array([[0, 1], [1, 0], [1, 1]]))  # samples x K from each own pool
     np.testing.assert_array_equal(rows, [[[3, 7], [4, 8]], [[2, 6], [1, 5]], [[4, 8], [4, 8]]])
+    # the rows of some of the samples: their own pools
+    np.testing.assert_array_equal(
+        pools.rows(np.array([[1], [0]]), slice(1, 3)), [[[2, 6]], [[3, 7]]]
+    )
 
 
 def constant_pools(n: int, size: int) -> np.ndarray:

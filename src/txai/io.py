@@ -154,6 +154,17 @@ def sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def float32_precision(torch) -> dict[str, str]:
+    """The float32 arithmetic of PyTorch (the `torch` module, so that this module needs no
+    torch) now: cuBLAS matmuls and cuDNN convolutions ('tf32', 'ieee', or 'none', which follows
+    torch.get_float32_matmul_precision)."""
+    return {
+        "cuda_matmul": torch.backends.cuda.matmul.fp32_precision,
+        "cudnn_conv": torch.backends.cudnn.conv.fp32_precision,
+        "float32_matmul": torch.get_float32_matmul_precision(),
+    }
+
+
 def _git(repo: Path, *args: str) -> str | None:
     try:
         done = subprocess.run(

@@ -109,16 +109,6 @@ class CNN(nn.Module):
         return self.out(self.relu4(self.bn4(h)))
 
 
-def precision() -> dict[str, str]:
-    """The float32 arithmetic PyTorch uses now: cuBLAS matmuls and cuDNN convolutions ('tf32',
-    'ieee' or 'none', which follows torch.get_float32_matmul_precision)."""
-    return {
-        "cuda_matmul": torch.backends.cuda.matmul.fp32_precision,
-        "cudnn_conv": torch.backends.cudnn.conv.fp32_precision,
-        "float32_matmul": torch.get_float32_matmul_precision(),
-    }
-
-
 def build(arch: str, n_genes: int, n_classes: int, **kwargs) -> nn.Module:
     """An architecture by name ("mlp" or "cnn") with its hyperparameters."""
     return {"mlp": MLP, "cnn": CNN}[arch](n_genes, n_classes, **kwargs)

@@ -328,7 +328,7 @@ def train_model(
         "n_train": int(fit_rows.sum()),
         "n_validation": int(val.sum()),
         "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
-        "precision": models.precision(),
+        "precision": io.float32_precision(torch),
     }
     return net, kwargs, record
 

@@ -9,7 +9,7 @@ import resource
 import sys
 from collections.abc import Iterator
 
-from txai.io import TxaiError
+from txai.io import TxaiError, float32_precision
 
 
 @contextlib.contextmanager
@@ -50,9 +50,7 @@ def where_ran() -> dict:
     }
     torch = sys.modules.get("torch")
     if torch is not None:
-        from txai.models import precision
-
-        out["precision"] = precision()
+        out["precision"] = float32_precision(torch)
         if torch.cuda.is_initialized():
             out["device"] = torch.cuda.get_device_name()
             out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() // 2**20
