@@ -190,3 +190,12 @@ def test_bad_input_ends_a_job_with_its_message_alone(torch_flags, tmp_path):
         "txai ERROR: samples.tsv: line 3 (sample 's2'), column 'status': fix the cell.\n"
     )
     assert "Traceback" not in log.read_text()
+
+
+def test_a_finished_job_logs_where_it_ran(torch_flags, tmp_path):
+    log = tmp_path / "job.log"
+    with job(SimpleNamespace(log=[str(log)], threads=1)):
+        torch.zeros(3).sum()
+    last = log.read_text().splitlines()[-1]
+    assert "txai INFO: ran on {'device': 'cpu', 'peak_host_mb': " in last
+    assert "'precision': {'cuda_matmul': " in last and "'cudnn_conv': " in last

@@ -14,7 +14,8 @@ from txai.io import TxaiError, float32_precision
 
 @contextlib.contextmanager
 def job(snakemake) -> Iterator[None]:
-    """Run a job's body, logging to its `log:` file and stderr.
+    """Run a job's body, logging to its `log:` file and stderr; a finished job's last line says
+    where it ran (`where_ran`).
 
     A `TxaiError` (bad input, a model under the accuracy floor) ends the job with its message
     alone: it names the file, the row or key and the fix, so a traceback would only hide it.
@@ -37,8 +38,7 @@ def job(snakemake) -> Iterator[None]:
     except TxaiError as error:
         logging.getLogger("txai").error("%s", error)
         sys.exit(1)
-    finally:
-        logging.getLogger("txai").info("ran on %s", where_ran())
+    logging.getLogger("txai").info("ran on %s", where_ran())
 
 
 def where_ran() -> dict:
