@@ -12,7 +12,6 @@ runs the whole workload. Both in this process; JSON to stdout and --out.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -22,6 +21,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from output import write  # noqa: E402  (bench/output.py, beside this script)
 
 from txai import captum_backend, draws, explain, models  # noqa: E402
 from txai.explainers import TABLE  # noqa: E402
@@ -159,7 +160,7 @@ def cnn_section(args, r: np.random.Generator) -> dict:
         cnns.append(models.CNN(genes, CLASSES).eval())
     nets = [frozen(m) for m in cnns]
     zero = np.zeros((1, k, genes), dtype=np.float32)
-    pools = draws.Pools(zero, np.zeros(SAMPLES, dtype=int))
+    pools = draws.Pools(torch.as_tensor(zero), torch.zeros(SAMPLES, dtype=torch.long))
     setting = {"repeats": args.cnn_repeats, "references": {"type": "zero", "count": k}}
     zero_vectors = np.zeros((k, genes), dtype=np.float32)
     out = {}
@@ -195,7 +196,7 @@ def main() -> None:
     mu, sigma = r.uniform(0, 6, GENES), r.uniform(0.2, 2, GENES)
     pool = np.clip(r.normal(mu, sigma, (POOL, GENES)), np.maximum(0, mu - sigma), mu + sigma)
     pool = pool.astype(np.float32)
-    pools = draws.Pools(pool[None], np.zeros(SAMPLES, dtype=int))
+    pools = draws.Pools(torch.as_tensor(pool[None]), torch.zeros(SAMPLES, dtype=torch.long))
     mlps = [random_mlp(seed) for seed in range(args.models)]
     nets = [frozen(m) for m in mlps[:5]]
     setting = {
@@ -237,10 +238,7 @@ def main() -> None:
             "is txai.fast_cnn (trunk forward once, repeats batched in the backward pass)"
         ),
     }  # fmt: skip
-    text = json.dumps(report, indent=2)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text + "\n")
-    print(text)
+    write(report, args.out)
 
 
 if __name__ == "__main__":

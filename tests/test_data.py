@@ -35,7 +35,9 @@ SAMPLES = [f"{cls}_{i:02d}" for cls, (n, _, _) in CLASSES.items() for i in range
 VALUES = np.random.default_rng(0).integers(0, 5000, size=(len(GENES), len(SAMPLES))).astype(float)
 G, S = 2, 3  # the cell that the bad-value cases spoil
 GENE, SAMPLE = STRIPPED[G], SAMPLES[S]
-OUTPUTS = ("expression.parquet", "samples.parquet", "genes.parquet", "genesets.gmt")
+OUTPUTS = {"expression": "expression.parquet", "samples": "samples.parquet",
+           "genes": "genes.parquet", "genesets": "genesets.gmt",
+           "matrix": "expression.npy", "matrix_ids": "expression.ids.json"}  # fmt: skip
 
 
 @dataclass
@@ -78,7 +80,7 @@ class Cohort:
             "focus_tissues": ["liver"],
             "seed": 7,
             "min_class_size": 5,
-            **{f"out_{name.split('.')[0]}": out / name for name in OUTPUTS},
+            **{f"out_{key}": out / name for key, name in OUTPUTS.items()},
             **self.kwargs,
         }
 
@@ -257,15 +259,16 @@ def test_run_tsv_tpm(tmp_path):
     )
     c.names["genesets"] = "sets.gmt"
     kw = run_cohort(c, tmp_path)
-    assert outputs_left(tmp_path) == sorted(OUTPUTS)  # and no temporary file
+    assert outputs_left(tmp_path) == sorted(OUTPUTS.values())  # and no temporary file
 
     expression = pd.read_parquet(kw["out_expression"])
     assert list(expression.columns) == ["sample", *STRIPPED]
     assert expression["sample"].tolist() == SAMPLES  # the matrix's order
     assert all(expression[g].dtype == np.float32 for g in STRIPPED)
     np.testing.assert_allclose(expression[STRIPPED].to_numpy(), expected_log2(), rtol=0, atol=1e-6)
-    samples, genes, values = io.read_expression(kw["out_expression"])
+    samples, genes, values = io.read_expression(kw["out_expression"])  # from the sidecar
     assert (samples, genes) == (SAMPLES, STRIPPED) and values.dtype == np.float32
+    np.testing.assert_array_equal(values, expression[STRIPPED].to_numpy())
 
     sheet = pd.read_parquet(kw["out_samples"])
     assert list(sheet.columns) == [

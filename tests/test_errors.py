@@ -118,7 +118,9 @@ def prepare(tmp: Path, matrix=None, sheet=None, annotation=None, gmt=None, **kwa
     out = {f"out_{name}": tmp / "out" / f"{name}.parquet" for name in ("expression", "samples")}
     args = {
         **paths, **out, "out_genes": tmp / "out" / "genes.parquet",
-        "out_genesets": tmp / "out" / "genesets.gmt", "scale": "tpm", "schema": SHEET_SCHEMA,
+        "out_genesets": tmp / "out" / "genesets.gmt", "out_matrix": tmp / "out" / "e.npy",
+        "out_matrix_ids": tmp / "out" / "e.ids.json",
+        "scale": "tpm", "schema": SHEET_SCHEMA,
         "focus_tissues": ["liver"], "seed": 1, "min_class_size": 5, **kwargs,
     }  # fmt: skip
     return lambda: data.run(**args)

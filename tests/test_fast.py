@@ -237,8 +237,11 @@ def test_cnn_trunk_matches_the_model(cnn, cnn_inputs):
                                    .sum((-2, -1)), block.p)  # fmt: skip
 
 
+SLICED_CNN = ("Saliency", "IntegratedGradients", "DeepLiftShap", "GuidedGradCamPlusPlus")
+
+
 @pytest.mark.parametrize(("arch", "explainer"), [
-    *(("mlp", e) for e in MLP_EXPLAINERS), *(("cnn", e) for e in TABLE)
+    *(("mlp", e) for e in MLP_EXPLAINERS), *(("cnn", e) for e in SLICED_CNN)
 ])  # fmt: skip
 @pytest.mark.parametrize("kind", ["pools", "zero"])
 def test_a_small_memory_budget_slices_the_work_not_the_result(
@@ -267,3 +270,28 @@ def test_a_small_memory_budget_slices_the_work_not_the_result(
         counts = len(batches)
     assert counts > 2  # sliced: many small batches
     assert_same(blocks[None], blocks[1e-4])
+
+
+def test_steps_in_groups_reuse_no_other_groups_forward(cnn, cnn_inputs):
+    """IntegratedGradients on the zero pool, one sample, room for two trunk rows: the path's
+    steps go two at a time, each group its own forward (the shared trunk cache is per group)."""
+    x, target, pools = cnn_inputs
+    setting = {"repeats": 2, "references": {"type": "zero", "count": 3}}
+    zero = np.zeros_like(pools)[:1]
+    room = 2 * fast_cnn.row_bytes(cnn) / 2**20  # two rows
+    blocks = [
+        explain.explain_model(
+            cnn,
+            "IntegratedGradients",
+            x[:1],
+            target[:1],
+            setting,
+            zero,
+            np.random.default_rng(3),
+            keep_estimates=True,
+            ig_steps=8,
+            memory_mb=budget,
+        )  # fmt: skip
+        for budget in (None, room)
+    ]
+    assert_same(*blocks)

@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "txai"
 
 LAYERS = [  # bottom first
     ("foundation", set("__init__ io stats paths".split())),
-    ("descriptions", set("explainers config models".split())),
+    ("descriptions", set("explainers config models budget".split())),
     ("draws", {"draws"}),
     ("backends", set("backend captum_backend fast fast_cnn".split())),
     ("stages", set("cohort sources download data references train explain sanity aggregate "

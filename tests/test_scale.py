@@ -2,13 +2,14 @@
 
 import re
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from conftest import REPO, snakemake
 from torch.utils.flop_counter import FlopCounterMode
 
-from txai import models, plan, scale
+from txai import draws, explain, fast_cnn, models, plan, sanity, scale
 from txai.config import model_ids, setting_for
 
 PAPER = REPO / "config" / "paper.yaml"
@@ -191,3 +192,94 @@ def test_jobs_of_a_rule_ask_alike(paper_dry_run):
         ask = re.findall(r"(gpu|mem_mb|runtime)=(\d+)", line)
         assert asks.setdefault(rule, ask) == ask, f"{rule}: {asks[rule]} and {ask}"
     assert len(asks) > 30
+
+
+CNN_WIDTHS, SIDE, N_GENES = [4, 6, 8], 8, 50
+U2, U3 = {"type": "u", "count": 2}, {"type": "u", "count": 3}  # drawn references
+Z2, Z4 = {"type": "zero", "count": 2}, {"type": "zero", "count": 4}
+FLOP_CASES = {  # explainer, setting, pools (None, "zero" or "drawn"), budget in rows (0: none)
+    "saliency": ("Saliency", {"repeats": 3}, None, 0),
+    "smoothgrad": ("GuidedBackprop", {"repeats": 2, "smoothgrad": {"copies": 2, "sd": 1.0}},
+                   None, 0),
+    "gradcam": ("GuidedGradCamPlusPlus", {"repeats": 2}, None, 2),
+    "deeplift": ("DeepLift", {"repeats": 2, "references": U3}, "drawn", 0),
+    "deepliftshap": ("DeepLiftShap", {"repeats": 2, "references": U3}, "drawn", 3),
+    "deepliftshap zero": ("DeepLiftShap", {"repeats": 3, "references": Z4}, "zero", 0),
+    "ig zero": ("IntegratedGradients", {"repeats": 3, "references": Z2}, "zero", 0),
+    "ig zero sliced": ("IntegratedGradients", {"repeats": 2, "references": Z2}, "zero", 3),
+    "ig drawn": ("IntegratedGradients", {"repeats": 2, "references": U2}, "drawn", 5),
+}  # fmt: skip
+
+
+def counted(model, explainer, setting, pools, memory_mb, n=6):
+    """FLOPs PyTorch's own counter sees while txai explains n samples, less the one forward
+    pass that finds the dropout masks' shapes (once per model, not per replicate)."""
+    r = np.random.default_rng(0)
+    x = r.uniform(0, 5, (n, N_GENES)).astype(np.float32)
+    drawn = r.uniform(0, 2, (n, 5, N_GENES)).astype(np.float32)
+    pools = {None: None, "drawn": drawn, "zero": np.zeros_like(drawn)}[pools]
+    strategy = setting_for(setting, explainer)
+    counter, probe = FlopCounterMode(display=False), FlopCounterMode(display=False)
+    with counter:
+        explain.explain_model(
+            model,
+            explainer,
+            x,
+            np.arange(n) % 5,
+            strategy,
+            pools,
+            np.random.default_rng(1),
+            ig_steps=6,
+            memory_mb=memory_mb,
+        )
+    with probe:
+        draws.dropouts(model)
+    return counter.get_total_flops() - probe.get_total_flops()
+
+
+def work_of(setting, explainer, pools, memory_mb, cpu, n=6):
+    strategy = setting_for(setting, explainer)
+    smooth, refs = strategy.get("smoothgrad", {}), strategy.get("references", {})
+    return scale.Work(n, strategy.get("repeats", 1), smooth.get("copies", 1), bool(smooth),
+                      refs.get("count", 0), pools == "zero", memory_mb, cpu)  # fmt: skip
+
+
+@pytest.mark.parametrize("case", FLOP_CASES)
+@pytest.mark.parametrize("cpu", [True, False])
+def test_the_cost_model_counts_the_cnn_fast_paths_convolutions(case, cpu, monkeypatch):
+    """The cost model's count of a replicate's convolution FLOPs equals PyTorch's counter on
+    the real run, on a CPU (cache-sized batches) and as a GPU batches (by its memory budget),
+    with a budget that slices rows or none."""
+    explainer, setting, pools, rows = FLOP_CASES[case]
+    torch.manual_seed(0)
+    model = models.CNN(N_GENES, 5, channels=CNN_WIDTHS, kernels=(3, 3, 3)).eval()
+    assert model.side == SIDE
+    memory_mb = rows * fast_cnn.row_bytes(model) / 2**20 if rows else 2048
+    monkeypatch.setattr(fast_cnn, "cache_sized", lambda device: cpu)
+    widths = zip([1, *CNN_WIDTHS[:2]], CNN_WIDTHS, strict=True)
+    convs = [2.0 * (SIDE // 2**i) ** 2 * 9 * a * b for i, (a, b) in enumerate(widths)]
+    want = counted(model, explainer, setting, pools, memory_mb)
+    got = scale.cnn_flops(work_of(setting, explainer, pools, memory_mb, cpu), explainer, convs,
+                          CNN_WIDTHS, SIDE, N_GENES, 6)  # fmt: skip
+    assert want > 0 and got == want
+
+
+@pytest.mark.parametrize("case", ["saliency", "smoothgrad", "deeplift", "deepliftshap",
+                                  "deepliftshap zero", "ig zero", "ig drawn"])  # fmt: skip
+def test_the_cost_model_counts_the_mlp_fast_paths_products(case):
+    explainer, setting, pools, rows = FLOP_CASES[case]
+    torch.manual_seed(0)
+    model = models.MLP(N_GENES, 5, hidden=16).eval()
+    want = counted(model, explainer, setting, pools, 1 if rows else None)
+    pool_rows = 5 * 6 if pools else 0  # one pool a sample (5 rows each)
+    got = scale.mlp_flops(work_of(setting, explainer, pools, 1, True), N_GENES, 16, pool_rows)
+    assert want > 0 and got == want
+
+
+def test_the_paper_fits_eight_gpu_hours_at_its_stated_rates(paper):
+    frame = scale.table(paper)
+    assert frame["gpu_hours"].sum() <= 8
+    rates = paper["hpc"]["rates"]
+    assert {"fp32", "tf32", "bf16"} <= set(rates[paper["hpc"]["gpu"]])
+    assert all(len(entry["source"]) > 20 for device in rates.values() for entry in device.values())
+    assert scale.SANITY_LAYERS == {arch: len(layers) for arch, layers in sanity.LAYERS.items()}

@@ -314,6 +314,8 @@ def prepare(out: dict[str, Path], folder: Path, **kwargs) -> pd.DataFrame:
         out_samples=folder / "samples.parquet",
         out_genes=folder / "genes.parquet",
         out_genesets=folder / "genesets.gmt",
+        out_matrix=folder / "expression.npy",
+        out_matrix_ids=folder / "expression.ids.json",
         focus_tissues=["liver"],
         seed=3,
         genes_in="columns",

@@ -511,3 +511,33 @@ def test_run_below_accuracy_floor_fails_without_model(tmp_path, monkeypatch):
     assert re.search(r"floor 0\.9\b", message)
     assert not (tmp_path / "out" / "model.pt").exists()
     assert not (tmp_path / "out" / "meta.json").exists()
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_bf16_training_through_its_cpu_twin(arch):
+    """The GPU's default training arithmetic on the CPU: forward passes in bfloat16 under
+    autocast, weights and optimiser in float32; it learns as float32 training does."""
+    data = fit_data()
+    seen = []
+    model = fresh(arch, 1)
+    first = model.hidden if arch == "mlp" else model.conv1
+    first.register_forward_hook(lambda m, i, o: seen.append(o.dtype) if m.training else None)
+    history = train.fit(model, data, {**HP, "precision": "bf16"}, seed=5)
+    assert set(seen) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    plain = train.fit(fresh(arch, 1), data, HP, seed=5)  # fp32, the default
+    assert history["best_loss"] == pytest.approx(plain["best_loss"], rel=0.1)
+    assert history["best_loss"] != plain["best_loss"]  # another arithmetic
+    if arch == "mlp":  # the tiny CNN learns little in six epochs, in either arithmetic
+        assert history["history"][-1]["val_acc"] >= 0.9
+
+
+def test_the_arithmetic_is_chosen_and_set_explicitly():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert (
+        train.precision_for("auto", cpu) == "fp32" and train.precision_for("auto", cuda) == "bf16"
+    )
+    assert train.precision_for("tf32", cpu) == "tf32"
+    for kind, mode in (("tf32", "tf32"), ("bf16", "ieee"), ("fp32", "ieee")):
+        train.float32_arithmetic(kind)
+        assert io.float32_precision(torch) == {"cuda_matmul": mode, "cudnn_conv": mode}

@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import nn
 
-from txai.config import DEFAULT_MEMORY_MB
+from txai.budget import DEFAULT_MEMORY_MB
 from txai.draws import Pools, Repeat
 from txai.explainers import Explainer
 

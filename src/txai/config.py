@@ -11,8 +11,6 @@ import yaml
 from txai.explainers import TABLE
 from txai.io import InputError
 
-DEFAULT_MEMORY_MB = {"cpu": 2048, "cuda": 16384}  # explain.memory_mb: null, per device type
-
 
 def key_path(parts) -> str:
     """['explain', 'explainers', 5] -> 'explain.explainers[5]'."""

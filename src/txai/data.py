@@ -295,6 +295,8 @@ def run(
     out_samples,
     out_genes,
     out_genesets,
+    out_matrix,
+    out_matrix_ids,
     focus_tissues: list[str],
     seed: int,
     genes=None,
@@ -306,7 +308,8 @@ def run(
     test_fraction: float = 0.1,
     min_class_size: int = 25,
 ) -> None:
-    """Validate a cohort and write `data/{expression,samples,genes}.parquet` and gene sets.
+    """Validate a cohort and write `data/{expression,samples,genes}.parquet`, the matrix's
+    sidecars (`io.matrix_paths`) and gene sets.
 
     `origin`: where the scale was declared, when not in cohort.files (`to_log2_tpm`)."""
     sheet = read_sample_sheet(samples, schema)
@@ -398,7 +401,8 @@ def run(
             if members:
                 sets[name] = (desc, members)
 
-    io.write_expression(sheet["sample"].tolist(), gene_ids, log2_tpm, out_expression)
+    sidecars = (out_matrix, out_matrix_ids)
+    io.write_expression(sheet["sample"].tolist(), gene_ids, log2_tpm, out_expression, sidecars)
     io.write_table(sheet, out_samples)
     io.write_table(table, out_genes)
     io.write_gmt(sets, out_genesets)

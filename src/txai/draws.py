@@ -56,7 +56,7 @@ def sample_pools(
     pool otherwise (on the CPU: `Pools.to` moves them)."""
     pool = references[kind]
     if kind != "specific":
-        values = pool[genes].to_numpy(np.float32)[None]
+        values = pool[genes].to_numpy(np.float32)[None].copy(order="K")  # writable, same layout
         return Pools(torch.as_tensor(values), torch.zeros(len(classes), dtype=torch.long))
     names = sorted(set(classes))
     by_class = {c: g[genes].to_numpy(np.float32) for c, g in pool.groupby("class")}

@@ -27,10 +27,11 @@ from tqdm import tqdm
 
 from txai import captum_backend, fast, fast_cnn, io
 from txai.backend import Backend, Task
-from txai.config import DEFAULT_MEMORY_MB, setting_for
+from txai.budget import DEFAULT_MEMORY_MB
+from txai.config import setting_for
 from txai.draws import as_pools, dropouts, repeats, sample_pools
 from txai.explainers import TABLE, Explainer
-from txai.train import device, load_model
+from txai.train import device, float32_arithmetic, load_model
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,11 @@ def explain_model(
     replicate gives one block of scores; with it, one block of signed attributions per estimate
     (the curves subsample them). `use_fast` takes the exact rewritten paths where they apply,
     Captum's otherwise. `memory_mb` bounds a batch's working memory (default: by device type,
-    `config.DEFAULT_MEMORY_MB`).
+    `budget.DEFAULT_MEMORY_MB`).
     """
     record = TABLE[explainer]
     backend = backend_for(model, record, use_fast)
+    float32_arithmetic("fp32")  # attribution in full float32 (a rescale rule needs it)
     device = next(model.parameters()).device
     xt = torch.as_tensor(x, dtype=torch.float32, device=device)
     signed = keep_estimates or score == "mean_then_abs"
@@ -115,11 +117,12 @@ def run(
     (`explain_config["device"]`, as train.device); one Parquet file per model."""
     warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
     dev = device(explain_config["device"])
-    sample_ids, genes, x = io.read_expression(expression)
-    sheet = io.read_table(samples).set_index("sample").loc[sample_ids].reset_index()
+    ids, _ = io.expression_ids(expression)
+    sheet = io.read_table(samples).set_index("sample").loc[ids].reset_index()
     spec = {**explain_config["samples"], **setting.get("samples", {})}
     chosen = explained_samples(sheet, spec, explain_config["focus_tissues"], seed)
-    x, sheet = torch.as_tensor(x[chosen], device=dev), sheet.iloc[chosen].reset_index(drop=True)
+    _, genes, x = io.read_expression(expression, rows=chosen)  # those rows alone
+    x, sheet = torch.as_tensor(x, device=dev), sheet.iloc[chosen].reset_index(drop=True)
     strategy = setting_for(setting, explainer)
     pools = None
     if "references" in strategy:

@@ -22,10 +22,10 @@ import torch
 from captum.attr._utils.approximation_methods import approximation_parameters
 
 from txai import models
+from txai.budget import CHUNK_ROWS, mlp_row_bytes, rows_within
 from txai.explainers import Explainer
 
 DEEPLIFT_EPS = 1e-10  # Captum's threshold below which the Rescale rule uses the gradient
-CHUNK_ROWS = 2048  # rows (estimates x samples) per product with W'; bounds memory
 
 
 def serves(model, explainer: Explainer) -> bool:
@@ -66,8 +66,8 @@ def estimates(model: models.MLP, task, repeats):
         path = torch.tensor(alphas(task.ig_steps), dtype=x.dtype, device=x.device)
     h_x = x @ weight.T + bias
     n = len(x)
-    per_row = 2 * x.shape[1] + (2 * len(bias) * task.ig_steps if explainer.path else 0)
-    rows_budget = max(1, int(task.memory_mb * 2**20 // (4 * per_row)))
+    per_row = mlp_row_bytes(x.shape[1], len(bias), task.ig_steps if explainer.path else 0)
+    rows_budget = rows_within(task.memory_mb, per_row)
     items, rows, pending = [], 0, {}
     for repeat in repeats:
         upstream = w_t * repeat.masks[0].to(x.device)  # samples x hidden

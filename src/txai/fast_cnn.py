@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from captum.attr._utils.approximation_methods import approximation_parameters
 
 from txai import models
+from txai.budget import CHUNK_VALUES, cnn_row_bytes, rows_within
 from txai.explainers import Explainer
 
 EPS = 1e-10  # Captum's DeepLift threshold below which a rule falls back to the gradient
-CHUNK_VALUES = 2**21  # backward rows x first-block activations per batch (8 MB: cache-sized)
 
 
 def serves(model, explainer: Explainer) -> bool:
@@ -174,14 +174,9 @@ def grad_cams(model, front: list[Block], masks, target, variant: str) -> torch.T
 
 
 def row_bytes(model: models.CNN) -> int:
-    """Bytes one trunk row holds while it is explained: its forward values (conv, route, pool,
-    BatchNorm and ReLU outputs of each block) and the backward pass's temporaries, about six
-    tensors of the first block's size."""
-    side, channels, cached = model.side, [model.conv1, model.conv2, model.conv3], 0
-    for conv in channels:
-        cached += conv.out_channels * side**2 * 11 // 4  # z, route; p, u, y at a quarter
-        side //= 2
-    return 4 * (cached + 6 * model.conv1.out_channels * model.side**2)
+    """Bytes one trunk row of this model holds while it is explained (`budget.cnn_row_bytes`)."""
+    channels = [conv.out_channels for conv in (model.conv1, model.conv2, model.conv3)]
+    return cnn_row_bytes(channels, model.side)
 
 
 class Item(NamedTuple):
@@ -228,19 +223,28 @@ def rows_per_sample(task, item: Item) -> int:
     return trunk_rows(item) * (2 if task.explainer.rule == "deeplift" else 1)
 
 
+def cache_sized(device: torch.device) -> bool:
+    """Whether batches are kept cache-sized (CHUNK_VALUES): on a CPU; a GPU takes what its
+    memory budget allows."""
+    return device.type == "cpu"
+
+
 @torch.no_grad()
 def estimates(model: models.CNN, task, repeats):
     """One replicate of a CNN (the `txai.backend.Backend` interface): the same estimates as
     the Captum backend.
 
-    Items (one per estimate) are collected until CHUNK_VALUES; then the distinct trunk inputs
-    go forward once and all items' rows go backward in one batch. Memory is bounded by
+    Items (one per estimate) are collected, on a CPU until CHUNK_VALUES (cache-sized batches
+    are faster there), on a GPU until their SmoothGrad copies hold a quarter of the budget;
+    then the distinct trunk inputs go forward once and the items' rows go backward in batches
+    (repeats that share their trunk inputs share its forward values). Memory is bounded by
     `task.memory_mb`: a batch holds at most that many bytes of trunk rows (`row_bytes`), taking
     fewer items, fewer samples, or fewer of IntegratedGradients' steps at a time (the steps'
     parts of an estimate are then summed).
     """
     per_row = model.conv1.out_channels * model.side**2
-    rows_budget = max(1, int(task.memory_mb * 2**20 // row_bytes(model)))
+    budget = task.memory_mb * 2**20
+    rows_budget = rows_within(task.memory_mb, row_bytes(model))
     path = None
     if task.explainer.path:
         step_sizes, alphas = approximation_parameters("gausslegendre")
@@ -248,13 +252,15 @@ def estimates(model: models.CNN, task, repeats):
             torch.tensor(f(task.ig_steps), device=task.x.device) for f in (step_sizes, alphas)
         )
     items, cache = [], {}
-    n = len(task.x)
+    n, cpu = len(task.x), cache_sized(task.x.device)
     for repeat in repeats:
         mask = repeat.masks[0].to(task.x.device)
         for copy in repeat.copies:
             for estimate in copy.estimates:
                 items += items_of(task, mask, copy.inputs, estimate, path, rows_budget)
-        if sum(n * trunk_rows(item) for item in items) * per_row >= CHUNK_VALUES:
+        held = {id(item.inputs): item.inputs.nbytes for item in items}  # SmoothGrad's copies
+        rows = sum(n * trunk_rows(item) for item in items)
+        if (cpu and rows * per_row >= CHUNK_VALUES) or 4 * sum(held.values()) >= budget:
             yield from _chunk(model, task, items, path, cache, rows_budget)
             items = []
     yield from _chunk(model, task, items, path, cache, rows_budget)
@@ -326,10 +332,11 @@ def _batch(model, task, items: list[Item], rows: slice, path, cache: dict) -> li
     shared = items[0].key is not None and all(item.key == items[0].key for item in items)
     if shared:  # every item's inputs and references are equal: the first item's serve all
         grid, base, points, target = _points(model, task, items[0], rows, path)
-        if items[0].key not in cache:  # later chunks of the same inputs reuse the forward
+        key = (items[0].key, items[0].steps)  # the same inputs at the same path steps
+        if key not in cache:  # later chunks of the same inputs reuse the forward
             cache.clear()
-            cache[items[0].key] = [trunk(model, half) for half in points]
-        fronts = cache[items[0].key]
+            cache[key] = [trunk(model, half) for half in points]
+        fronts = cache[key]
         masks = torch.stack([item.mask for item in items])[:, None]
         laid = [(grid, base, points)] * len(items)
     else:

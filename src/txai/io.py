@@ -79,18 +79,86 @@ def write_text(text: str, path: str | os.PathLike) -> None:
         tmp.write_text(text)
 
 
-def write_expression(samples: list[str], genes: list[str], values: np.ndarray, path) -> None:
-    """`data/expression.parquet`: column `sample`, then one float32 column per gene."""
-    frame = pd.DataFrame(np.asarray(values, dtype=np.float32), columns=list(genes))
+BLOCK_ROWS = 64  # rows of the sidecar read before they are copied into place
+
+
+def matrix_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """The expression matrix's sidecars beside its Parquet file (`data/expression.npy` and
+    `data/expression.ids.json`): the same float32 values, samples x genes in row order, which
+    readers take a row at a time, and the sample and gene ids."""
+    path = Path(path)
+    return path.with_suffix(".npy"), path.with_suffix(".ids.json")
+
+
+def write_expression(
+    samples: list[str], genes: list[str], values: np.ndarray, path, sidecars=None
+) -> None:
+    """`data/expression.parquet`: column `sample`, then one float32 column per gene; and, given
+    `sidecars` (the two paths of `matrix_paths(path)`), the matrix's sidecars."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    frame = pd.DataFrame(values, columns=list(genes))
     frame.insert(0, "sample", list(samples))
     write_table(frame, path)
+    if sidecars is not None:
+        matrix, ids = sidecars
+        with atomic_path(matrix) as tmp, open(tmp, "wb") as f:
+            np.save(f, values)
+        write_json({"samples": list(samples), "genes": list(genes)}, ids)
 
 
-def read_expression(path: str | os.PathLike) -> tuple[list[str], list[str], np.ndarray]:
-    """Read `data/expression.parquet` as (samples, genes, float32 array samples x genes)."""
-    frame = read_table(path)
-    genes = [c for c in frame.columns if c != "sample"]
-    return frame["sample"].tolist(), genes, frame[genes].to_numpy(dtype=np.float32)
+def expression_ids(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """The sample ids (in row order) and gene ids of `data/expression.parquet`: from its ids
+    sidecar, else from its `sample` column and header."""
+    ids = matrix_paths(path)[1]
+    if ids.exists():
+        named = json.loads(ids.read_text())
+        return named["samples"], named["genes"]
+    import pyarrow.parquet as pq
+
+    genes = [name for name in pq.read_schema(path).names if name != "sample"]
+    return read_table(path, columns=["sample"])["sample"].tolist(), genes
+
+
+def read_expression(path: str | os.PathLike, rows=None) -> tuple[list[str], list[str], np.ndarray]:
+    """Read `data/expression.parquet` as (samples, genes, float32 array samples x genes); with
+    `rows` (indices in file order) only those samples.
+
+    With the sidecars (`matrix_paths`) the values are read a block of rows at a time: memory is
+    about what is read. Without them the Parquet file is read whole (pyarrow then holds
+    several copies, and parses a large footer for 19,000 columns). All rows come column-major,
+    some rows row-major: the layouts the Parquet reader gave, so sums over samples add in the
+    same order as they always did.
+    """
+    matrix, ids = matrix_paths(path)
+    if not (matrix.exists() and ids.exists()):
+        frame = read_table(path)
+        genes = [c for c in frame.columns if c != "sample"]
+        values = frame[genes].to_numpy(dtype=np.float32)
+        if rows is None:
+            return frame["sample"].tolist(), genes, values
+        return frame["sample"].iloc[rows].tolist(), genes, values[np.asarray(rows)]
+    samples, genes = expression_ids(path)
+    picked = np.arange(len(samples)) if rows is None else np.asarray(rows, dtype=np.int64)
+    x = np.empty((len(picked), len(genes)), dtype=np.float32, order="F" if rows is None else "C")
+    block = np.empty((max(1, min(BLOCK_ROWS, len(picked))), len(genes)), dtype=np.float32)
+    with open(matrix, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}[version]  # fmt: skip
+        shape, fortran, dtype = read_header(f)
+        if shape != (len(samples), len(genes)) or fortran or dtype != np.float32:
+            raise TxaiError(
+                f"{matrix}: holds a {shape} {dtype} matrix, not the {len(samples)} x "
+                f"{len(genes)} float32 values {ids} names. Delete both and rerun the data stage."
+            )
+        start, width = f.tell(), 4 * len(genes)
+        for first in range(0, len(picked), len(block)):
+            chunk = picked[first : first + len(block)]
+            for out, row in zip(block[: len(chunk)], chunk, strict=True):
+                f.seek(start + int(row) * width)
+                f.readinto(memoryview(out).cast("B"))
+            x[first : first + len(chunk)] = block[: len(chunk)]
+    return [samples[i] for i in picked], genes, x
 
 
 def compression(path: str | os.PathLike) -> str | None:
@@ -156,12 +224,11 @@ def sha256(path: str | os.PathLike) -> str:
 
 def float32_precision(torch) -> dict[str, str]:
     """The float32 arithmetic of PyTorch (the `torch` module, so that this module needs no
-    torch) now: cuBLAS matmuls and cuDNN convolutions ('tf32', 'ieee', or 'none', which follows
-    torch.get_float32_matmul_precision)."""
+    torch) now: cuBLAS matmuls and cuDNN convolutions, 'tf32' or 'ieee' ('none' where nothing
+    set it: PyTorch's default, TF32 convolutions and full-precision matmuls in torch 2.13)."""
     return {
         "cuda_matmul": torch.backends.cuda.matmul.fp32_precision,
         "cudnn_conv": torch.backends.cudnn.conv.fp32_precision,
-        "float32_matmul": torch.get_float32_matmul_precision(),
     }
 
 

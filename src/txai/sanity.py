@@ -66,13 +66,14 @@ def permuted_model(arch, arch_config, common, seed, x, y, train_rows, genes, epo
     Returns (model, training accuracy)."""
     rows = np.flatnonzero(train_rows)
     shuffled = io.rng(seed, "sanity", "labels", arch).permutation(y[rows])
+    dev = train.device(common["device"])
+    precision = train.precision_for(common.get("precision", "auto"), dev)
     hp = {**train.hyperparameters(arch_config, common, "m01"), "max_epochs": epochs,
-          "early_stopping": epochs + 1}  # fmt: skip
+          "early_stopping": epochs + 1, "precision": precision}  # fmt: skip
     kwargs = train.architecture_kwargs(arch, arch_config, x.shape[1], int(y.max()) + 1)
     if arch == "cnn":
         kwargs["order"] = train.gene_order(arch_config["order"], genes, seed, "m01").tolist()
     model_seed = int(io.rng(seed, "sanity", "train", arch).integers(2**31))
-    dev = train.device(common["device"])
     torch.manual_seed(model_seed)
     net = models.build(arch, **kwargs).to(dev)
     xt, yt = torch.as_tensor(x[rows], device=dev), torch.as_tensor(shuffled, device=dev)

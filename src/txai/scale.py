@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import yaml
 
 from txai import curves, plan
+from txai.budget import CHUNK_VALUES, DEFAULT_MEMORY_MB, cnn_row_bytes, rows_within
 from txai.config import (
-    DEFAULT_MEMORY_MB,
     explainers_by_arch,
     grid_side,
     model_ids,
@@ -53,6 +54,17 @@ def size(config: dict) -> dict:
     return out
 
 
+def explained_classes(config: dict, setting: dict) -> int:
+    """Classes a setting explains: the focus tissues' (normal and cancer, or one status), or
+    all."""
+    spec = {**config["explain"]["samples"], **setting.get("samples", {})}
+    classes = size(config)["classes"]
+    if spec.get("tissues", "focus") == "focus":
+        statuses = 1 if spec.get("status", "any") != "any" else 2
+        classes = min(classes, statuses * len(config["focus_tissues"]))
+    return classes
+
+
 def explained(config: dict, setting: dict) -> int:
     """Samples a setting explains: per class the split's share, capped by per_class.
 
@@ -65,11 +77,19 @@ def explained(config: dict, setting: dict) -> int:
         per_class = math.ceil(config["data"]["test_fraction"] * per_class)
     if spec.get("per_class"):
         per_class = min(per_class, spec["per_class"])
-    classes = dims["classes"]
-    if spec.get("tissues", "focus") == "focus":
-        statuses = 1 if spec.get("status", "any") != "any" else 2
-        classes = min(classes, statuses * len(config["focus_tissues"]))
-    return classes * per_class
+    return explained_classes(config, setting) * per_class
+
+
+def conv_flops(config: dict) -> list[float]:
+    """Multiply-adds x 2 of each of the CNN's convolutions for one sample ('same' padding, a
+    2 x 2 pool after each)."""
+    dims, spec = size(config), config["train"]["cnn"]
+    side = grid_side(dims["genes"], spec["grid_multiple"])
+    widths = [1, *spec["channels"]]
+    return [
+        2.0 * (side // 2**layer) ** 2 * kernel**2 * widths[layer] * widths[layer + 1]
+        for layer, kernel in enumerate(spec["kernels"])
+    ]
 
 
 def forward_flops(config: dict, arch: str) -> float:
@@ -78,12 +98,7 @@ def forward_flops(config: dict, arch: str) -> float:
     genes, classes = dims["genes"], dims["classes"]
     if arch == "mlp":
         return 2.0 * (genes * spec["hidden"] + spec["hidden"] * classes)
-    side = grid_side(genes, spec["grid_multiple"])
-    flops, channels_in = 0.0, 1
-    for layer, (channels, kernel) in enumerate(zip(spec["channels"], spec["kernels"], strict=True)):
-        flops += 2.0 * (side // 2**layer) ** 2 * kernel**2 * channels_in * channels
-        channels_in = channels
-    return flops + 2.0 * channels_in * classes
+    return sum(conv_flops(config)) + 2.0 * spec["channels"][-1] * classes
 
 
 def parameters(config: dict, arch: str) -> int:
@@ -120,8 +135,9 @@ def estimates(strategy: dict, explainer: str) -> int:
 
 
 def passes(config: dict, strategy: dict, explainer: str) -> int:
-    """Forward-backward passes per explained sample for one replicate of one model: each
-    reference of an estimate, each of its passes (the path's points, Grad-CAM's own pass)."""
+    """Forward-backward passes of the Captum backend per explained sample for one replicate of
+    one model: each reference of an estimate, each of its passes (the path's points, Grad-CAM's
+    own pass)."""
     n = estimates(strategy, explainer) * TABLE[explainer].passes(config["explain"]["ig_steps"])
     if "references" in strategy and TABLE[explainer].averages_references:
         n *= strategy["references"]["count"]
@@ -135,15 +151,130 @@ def replicate_factor(config: dict, setting: dict, models: list[str]) -> int:
     return sum(replicates if m in chosen else 1 for m in models)
 
 
+class Work(NamedTuple):
+    """What one replicate of one explainer asks of a fast path: the samples, the setting's
+    repeats, copies (noisy or x itself), references per sample and whether they are all equal
+    (the zero pool), and the batch budget of the device it runs on."""
+
+    n: int
+    repeats: int
+    copies: int
+    noisy: bool
+    references: int  # 0 without references
+    equal: bool
+    memory_mb: float
+    cpu: bool
+
+
+def work(config: dict, arch: str, explainer: str, setting: dict) -> Work:
+    """The Work of an explain job's replicates, on the device the config runs them on."""
+    strategy = setting_for(setting, explainer)
+    smooth = strategy.get("smoothgrad", {})
+    refs = strategy.get("references", {})
+    cpu = config["train"]["device"] == "cpu"
+    memory = config["explain"]["memory_mb"] or DEFAULT_MEMORY_MB["cpu" if cpu else "cuda"]
+    return Work(explained(config, setting), strategy.get("repeats", 1), smooth.get("copies", 1),
+                bool(smooth.get("sd")), refs.get("count", 0), refs.get("type") == "zero",
+                memory, cpu)  # fmt: skip
+
+
+def mlp_flops(w: Work, genes: int, hidden: int, pool_rows: int) -> float:
+    """Matmul FLOPs of one replicate of the MLP fast path (`txai.fast`): the hidden layer of
+    the inputs, of the reference pools and of every noisy copy, and one product of W' per
+    estimate row (a reference of each sample, or each sample)."""
+    rows = w.repeats * w.copies * w.n * (w.references if w.references and not w.equal else 1)
+    hidden_rows = w.n + pool_rows + (w.repeats * w.copies * w.n if w.noisy else 0)
+    return 2.0 * genes * hidden * (hidden_rows + rows)
+
+
+def cnn_flops(w: Work, explainer: str, convs: list[float], channels: list[int], side: int,
+              genes: int, ig_steps: int) -> float:  # fmt: skip
+    """Convolution FLOPs of one replicate of the CNN fast path (`txai.fast_cnn`), by running its
+    batching with counts instead of tensors: which trunk rows go forward (inputs that every
+    repeat shares once while a batch takes all samples), and which go backward (every row of
+    every estimate; IntegratedGradients' steps up to the first convolution, summed before it).
+    `convs`: forward FLOPs of each convolution for one row."""
+    record = TABLE[explainer]
+    halves = 2 if record.rule == "deeplift" else 1
+    steps = ig_steps if record.path else 0
+    rows_budget = rows_within(w.memory_mb, cnn_row_bytes(channels, side))
+    # a copy's estimates: (trunk inputs shared by every repeat, references per sample)
+    if not w.references or w.equal:
+        kinds = [(not w.noisy, 1)]
+    elif record.averages_references:
+        kinds = [(False, w.references)]
+    else:
+        kinds = [(False, 1)] * w.references
+    items = []  # (shared, references, first step, steps): IG's steps in groups that fit
+    for shared, k in kinds:
+        group = max(1, rows_budget // k)
+        spans = [(i, min(group, steps - i)) for i in range(0, steps, group)] if steps else [(0, 0)]
+        items += [(shared, k, first, count) for first, count in spans]
+    state = {"flops": 0.0, "cached": None}
+
+    def rows(item):  # trunk rows of one sample, both halves
+        return item[1] * max(item[3], 1) * halves
+
+    def chunk(pending):
+        groups = []
+        for item in pending:
+            last = groups[-1] if groups else []
+            fits = sum(map(rows, last)) + rows(item) <= rows_budget
+            if last and fits and item[2:] == last[0][2:]:
+                last.append(item)
+            else:
+                groups.append([item])
+        for group in groups:
+            per_sample = sum(map(rows, group))
+            whole = per_sample * w.n <= rows_budget
+            if all(item[0] for item in group):  # one forward for all, kept while whole
+                forward = 0 if whole and state["cached"] == group[0][2:] else rows(group[0])
+                state["cached"] = group[0][2:] if whole else state["cached"]
+            else:
+                forward = per_sample
+            state["flops"] += w.n * forward * sum(convs)
+            for _, k, _, count in group:  # IG: each step to conv2, then their sum through conv1
+                per_step = sum(convs[1:]) * count + convs[0] if count else sum(convs)
+                state["flops"] += w.n * k * halves * per_step
+
+    pending, repeats = [], 0
+    for _ in range(w.repeats):
+        pending += items * w.copies
+        repeats += 1
+        values = sum(w.n * item[1] * max(item[3], 1) for item in pending) * channels[0] * side**2
+        held = (repeats * w.copies if w.noisy else 1) * w.n * genes * 4  # x, or the noisy copies
+        if (w.cpu and values >= CHUNK_VALUES) or 4 * held >= w.memory_mb * 2**20:
+            chunk(pending)
+            pending, repeats = [], 0
+    chunk(pending)
+    return state["flops"]
+
+
 def explain_flops(config: dict, arch: str, explainer: str, setting: dict, models: list) -> float:
-    """One explain job: its models, the setting's passes, every explained sample."""
-    n = explained(config, setting) * replicate_factor(config, setting, models)
-    return (
-        BACKWARD
-        * forward_flops(config, arch)
-        * n
-        * passes(config, setting_for(setting, explainer), explainer)
-    )
+    """One explain job: the matmul and convolution FLOPs of each replicate of each of its
+    models, as the fast path counts them, or Captum's passes with `explain.fast: false`."""
+    replicates = replicate_factor(config, setting, models)
+    if not config["explain"]["fast"]:  # Captum's backend: each pass over the whole model
+        passes_ = passes(config, setting_for(setting, explainer), explainer)
+        return (
+            BACKWARD
+            * forward_flops(config, arch)
+            * explained(config, setting)
+            * passes_
+            * (replicates)
+        )
+    w, dims, spec = work(config, arch, explainer, setting), size(config), config["train"][arch]
+    if arch == "mlp":
+        strategy = setting_for(setting, explainer)
+        kind = strategy.get("references", {}).get("type")
+        pools = config["references"]["pool_size"] if kind else 0
+        pools *= explained_classes(config, setting) if kind == "specific" else 1
+        per = mlp_flops(w, dims["genes"], spec["hidden"], pools)
+    else:
+        side = grid_side(dims["genes"], spec["grid_multiple"])
+        per = cnn_flops(w, explainer, conv_flops(config), spec["channels"], side, dims["genes"],
+                        config["explain"]["ig_steps"])  # fmt: skip
+    return per * replicates
 
 
 def estimates_stored(setting: dict, explainer: str) -> int:
@@ -192,7 +323,8 @@ def mem_mb(config: dict, stage: str, **job) -> int:
         kinds = plan.references(setting, [explainer])  # specific: one pool per focus class
         pools = sum(2 * len(config["focus_tissues"]) if k == "specific" else 1 for k in kinds)
         return (
-            BASE_MB + workspace_mb(config) + matrix_mb(config, 1) + pools_mb * pools
+            BASE_MB + workspace_mb(config) + pools_mb * pools
+            + math.ceil(explained(config, setting) * genes * BYTES / MB)  # its rows alone
             + 3 * attribution_mb(config, setting, explainer, job["models"])
         )  # fmt: skip
     if stage == "sanity":  # a training run, then every explainer's plain attributions
@@ -222,67 +354,91 @@ def mem_mb(config: dict, stage: str, **job) -> int:
     return 2 * BASE_MB  # tables and figures
 
 
+SANITY_LAYERS = {"mlp": 2, "cnn": 4}  # txai.sanity.LAYERS: each randomised twice
+
+
+def training_precision(config: dict) -> str:
+    """train.precision where the config trains: `auto` is bf16 on a GPU, fp32 on the CPU."""
+    choice = config["train"]["precision"]
+    if choice == "auto":
+        return "fp32" if config["train"]["device"] == "cpu" else "bf16"
+    return choice
+
+
+def rate(config: dict, precision: str) -> float:
+    """FLOP/s of one job in that arithmetic (`hpc.rates`): the configured GPU's, or the CPU's
+    per thread times the job's threads when train.device is cpu."""
+    hpc = config["hpc"]
+    if config["train"]["device"] == "cpu":
+        return hpc["rates"]["cpu"][precision]["tflops"] * 1e12 * config["train"]["threads"]
+    return hpc["rates"][hpc["gpu"]][precision]["tflops"] * 1e12
+
+
+def sanity_flops(config: dict, arch: str) -> tuple[float, float]:
+    """(training, attribution) FLOPs of a sanity job: the permuted-label model, then every
+    explainer's plain setting on the trained model and each variant."""
+    setting = config["explain"]["settings"]["plain"][arch]
+    explain = sum(explain_flops(config, arch, e, setting, ["m01"])
+                  for e in explainers_by_arch(config)[arch])  # fmt: skip
+    ratio = config["sanity"]["epochs"] / epochs(config, arch)
+    variants = 2 + 2 * SANITY_LAYERS[arch]  # trained, randomised, permuted labels
+    return ratio * train_flops(config, arch), variants * explain
+
+
+def seconds(config: dict, stage: str, **job) -> float:
+    """Compute seconds of one job of a GPU stage: training at train.precision's rate,
+    attribution at fp32's."""
+    arch, train = job["arch"], rate(config, training_precision(config))
+    if stage == "train":
+        return train_flops(config, arch) / train
+    if stage == "crossval":
+        return (config["train"]["crossval_folds"] - 1) * train_flops(config, arch) / train
+    fp32 = rate(config, "fp32")
+    if stage == "sanity":
+        training, attribution = sanity_flops(config, arch)
+        return training / train + attribution / fp32
+    return explain_flops(config, arch, job["explainer"], job["setting"], job["models"]) / fp32
+
+
 def runtime_min(config: dict, stage: str, **job) -> int:
-    """Minutes to ask for: FLOPs at the assumed throughput (GPU stages) or data volume."""
+    """Minutes to ask for: compute seconds (GPU stages) or the data volume at disk speed."""
     hpc = config["hpc"]
     if stage in ("train", "crossval", "explain", "sanity"):
-        flops = stage_flops(config, stage, **job)
-        if config["train"]["device"] == "cpu":
-            rate = hpc["cpu_gflops"] * 1e9 * config["train"]["threads"]
-        else:
-            rate = hpc["gpu_tflops"] * 1e12
-        minutes = flops / rate / 60
+        minutes = seconds(config, stage, **job) / 60
     else:  # reading and writing: the matrix a few times at the assumed disk speed
         minutes = matrix_mb(config, 4) / hpc["disk_mb_s"] / 60
     return max(hpc["min_runtime"], math.ceil(hpc["margin"] * minutes))
 
 
-def stage_flops(config: dict, stage: str, **job) -> float:
-    arch = job["arch"]
-    if stage == "train":
-        return train_flops(config, arch)
-    if stage == "crossval":
-        folds = config["train"]["crossval_folds"]
-        return (folds - 1) * train_flops(config, arch)
-    if stage == "sanity":  # a permuted-label model and the explainers over every variant
-        layers = 5 if arch == "mlp" else 11
-        setting = config["explain"]["settings"]["plain"][arch]
-        explain = sum(
-            explain_flops(config, arch, e, setting, ["m01"])
-            for e in explainers_by_arch(config)[arch]
-        )
-        ratio = config["sanity"]["epochs"] / epochs(config, arch)
-        return ratio * train_flops(config, arch) + 2 * layers * explain
-    return explain_flops(config, arch, job["explainer"], job["setting"], job["models"])
-
-
 def table(config: dict) -> pd.DataFrame:
-    """Per stage: jobs, TFLOP, GPU hours at the assumed throughput, largest job's memory, disk."""
+    """Per stage: jobs, TFLOP, compute hours (GPU hours on the configured GPU), largest job's
+    memory, disk."""
     rows = []
-    gpu = config["hpc"]["gpu_tflops"] * 1e12 * 3600
     for arch in ("mlp", "cnn"):
         ids = model_ids(config["train"][arch])
         model_mb = BYTES * parameters(config, arch) / MB
-        flops = train_flops(config, arch) * len(ids) + stage_flops(config, "crossval", arch=arch)
-        rows.append(
-            (f"train {arch}", len(ids) + 1, flops, mem_mb(config, "train"), len(ids) * model_mb)
-        )
+        flops = train_flops(config, arch) * (len(ids) + config["train"]["crossval_folds"] - 1)
+        hours = (len(ids) * seconds(config, "train", arch=arch)
+                 + seconds(config, "crossval", arch=arch)) / 3600  # fmt: skip
+        rows.append((f"train {arch}", len(ids) + 1, flops, hours, mem_mb(config, "train"),
+                     len(ids) * model_mb))  # fmt: skip
         jobs = plan.explain_jobs(config, arch)
         flops = sum(explain_flops(config, arch, j.explainer, j.spec, j.models) for j in jobs)
         memory = max(mem_mb(config, "explain", arch=arch, explainer=j.explainer, setting=j.spec,
                             models=j.models) for j in jobs)  # fmt: skip
         disk = sum(attribution_mb(config, j.spec, j.explainer, j.models) for j in jobs)
-        rows.append((f"explain {arch}", len(jobs), flops, memory, disk))
-        rows.append(
-            (f"sanity {arch}", 1, stage_flops(config, "sanity", arch=arch),
-             mem_mb(config, "sanity", arch=arch), 0.0)
-        )  # fmt: skip
-    rows.append(("data", 2, 0.0, mem_mb(config, "data"), matrix_mb(config, 3)))
+        rows.append((f"explain {arch}", len(jobs), flops, flops / rate(config, "fp32") / 3600,
+                     memory, disk))  # fmt: skip
+        sanity = seconds(config, "sanity", arch=arch)
+        rows.append((f"sanity {arch}", 1, sum(sanity_flops(config, arch)), sanity / 3600,
+                     mem_mb(config, "sanity", arch=arch), 0.0))  # fmt: skip
+    rows.append(("data", 2, 0.0, 0.0, mem_mb(config, "data"), matrix_mb(config, 3)))
     for stage in ("reproducibility", "curves", "annotate", "differential"):
-        rows.append((stage, 1, 0.0, mem_mb(config, stage), 0.0))
-    frame = pd.DataFrame(rows, columns=["stage", "jobs", "flops", "max_mem_mb", "disk_mb"])
+        rows.append((stage, 1, 0.0, 0.0, mem_mb(config, stage), 0.0))
+    frame = pd.DataFrame(
+        rows, columns=["stage", "jobs", "flops", "gpu_hours", "max_mem_mb", "disk_mb"]
+    )
     frame["tflop"] = frame.pop("flops") / 1e12
-    frame["gpu_hours"] = frame["tflop"] * 1e12 / gpu
     return frame[["stage", "jobs", "tflop", "gpu_hours", "max_mem_mb", "disk_mb"]]
 
 

@@ -41,6 +41,22 @@ def device(choice: str = "auto") -> torch.device:
     return torch.device(choice)
 
 
+def precision_for(choice: str, dev: torch.device) -> str:
+    """train.precision: `auto` is bf16 on CUDA (autocast), fp32 on the CPU."""
+    if choice == "auto":
+        return "bf16" if dev.type == "cuda" else "fp32"
+    return choice
+
+
+def float32_arithmetic(kind: str) -> None:
+    """Set PyTorch's float32 arithmetic on the GPU explicitly, never inheriting its default
+    (TF32 convolutions): TF32 matmuls and convolutions for `tf32`, full precision otherwise
+    (`fp32`; `bf16` autocasts and keeps the rest in full precision). No effect on the CPU."""
+    mode = "tf32" if kind == "tf32" else "ieee"
+    torch.backends.cuda.matmul.fp32_precision = mode
+    torch.backends.cudnn.conv.fp32_precision = mode
+
+
 def hyperparameters(arch_config: dict, common: dict, model: str) -> dict:
     """One model's hyperparameters: the config grid's combination number (index mod grid size)."""
     grid = list(itertools.product(*(arch_config[key] for key in JITTERED)))
@@ -115,11 +131,16 @@ def fit(
 ) -> dict:
     """Train `model` in place to its best validation loss; return the training history.
 
-    `data` = (x_train, y_train, x_val, y_val) on the model's device. With `checkpoint`, the
+    `data` = (x_train, y_train, x_val, y_val) on the model's device. `hp["precision"]` (default
+    fp32): bf16 runs the forward passes under autocast (weights, optimiser and the loss stay
+    float32), tf32 lets the GPU's matmuls and convolutions use TF32. With `checkpoint`, the
     state is saved every `checkpoint_every` epochs and a run restarted from it reaches the same
     weights as one never interrupted.
     """
     x_train, y_train, x_val, y_val = data
+    precision = hp.get("precision", "fp32")
+    float32_arithmetic(precision)
+    bf16 = torch.autocast(x_train.device.type, torch.bfloat16, enabled=precision == "bf16")
     torch.manual_seed(seed)
     r = np.random.default_rng(seed)
     opt = torch.optim.Adam(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
@@ -162,9 +183,12 @@ def fit(
             if len(rows) < 2:  # BatchNorm needs two rows
                 continue
             opt.zero_grad()
-            loss_fn(model(model.prepare(x_train[rows])), y_train[rows]).backward()
+            with bf16:
+                logits = model(model.prepare(x_train[rows]))
+            loss_fn(logits.float(), y_train[rows]).backward()
             opt.step()
-        logits = predict(model, x_val)
+        with bf16:
+            logits = predict(model, x_val).float()
         val_loss = loss_fn(logits, y_val).item()
         val_acc = (logits.argmax(1) == y_val).float().mean().item()
         sched.step(val_loss)
@@ -297,17 +321,21 @@ def train_model(
     models trained for other purposes (cross-validation folds).
     """
     n_classes = int(y.max()) + 1
-    hp = hyperparameters(arch_config, common, model)
+    dev = device(common["device"])
+    precision = precision_for(common.get("precision", "auto"), dev)
+    hp = {**hyperparameters(arch_config, common, model), "precision": precision}
     model_seed = int(io.rng(seed, "train", arch, model, *stream).integers(2**31))
     kwargs = architecture_kwargs(arch, arch_config, x.shape[1], n_classes)
     order_kind = None
     if arch == "cnn":
         order_kind = "shared" if model.startswith("s") else arch_config["order"]
         kwargs["order"] = gene_order(order_kind, genes, seed, model).tolist()
-    dev = device(common["device"])
-    log.info("%s %s on %s (%d CPU threads)", arch, model, dev, torch.get_num_threads())
+    log.info("%s %s on %s in %s (%d CPU threads)", arch, model, dev, precision,
+             torch.get_num_threads())  # fmt: skip
     torch.manual_seed(model_seed)
     net = models.build(arch, **kwargs).to(dev)
+    if dev.type == "cuda" and arch == "cnn":  # cuDNN's faster convolution layout
+        net = net.to(memory_format=torch.channels_last)
     val = np.zeros_like(train)
     val[np.flatnonzero(train)] = validation_mask(
         y[train], hp["val_fraction"], io.rng(seed, "validation", arch, model, *stream)
@@ -328,7 +356,7 @@ def train_model(
         "n_train": int(fit_rows.sum()),
         "n_validation": int(val.sum()),
         "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
-        "precision": io.float32_precision(torch),
+        "float32": io.float32_precision(torch),
     }
     return net, kwargs, record
 

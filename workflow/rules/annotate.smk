@@ -11,6 +11,7 @@ rule annotate_genes:
     input:
         **plan.annotation_files(config),
         expression="results/data/expression.parquet",
+        matrix=MATRIX,  # the sidecars io.read_expression reads
         samples="results/data/samples.parquet",
         genes="results/data/genes.parquet",
     output:
@@ -36,6 +37,7 @@ rule annotate_top_genes:
         **plan.annotation_files(config),
         **plan.optimised_scores(config),
         expression="results/data/expression.parquet",
+        matrix=MATRIX,  # the sidecars io.read_expression reads
         samples="results/data/samples.parquet",
         annotation="results/annotation/genes.parquet",
         genesets="results/data/genesets.gmt",

@@ -9,7 +9,7 @@ REPO = Path(workflow.current_basedir).parents[1]
 sys.path.insert(0, str(REPO / "src"))
 SCHEMAS = Path(workflow.current_basedir).parent / "schemas"
 
-from txai import paths, plan, scale  # noqa: E402
+from txai import io, paths, plan, scale  # noqa: E402
 from txai.config import check, explainers_by_arch, model_ids  # noqa: E402
 
 check(config, SCHEMAS / "config.schema.yaml")  # a short message naming the key
@@ -25,6 +25,7 @@ SETTINGS = plan.settings(config)
 JOBS = {arch: plan.explain_jobs(config, arch) for arch in ARCHS}
 SIMULATE = config["simulate"]
 TITLE = f"{config['cohort']['name']}; config seed {config['seed']}"  # under every figure
+MATRIX = [str(p) for p in io.matrix_paths("results/data/expression.parquet")]  # its sidecars
 
 
 def mem(stage, **job):

@@ -48,6 +48,8 @@ rule prepare_data:
         **COHORT.files,
     output:
         expression="results/data/expression.parquet",
+        matrix=MATRIX[0],  # its sidecars: io.read_expression reads rows from them
+        matrix_ids=MATRIX[1],
         samples="results/data/samples.parquet",
         genes="results/data/genes.parquet",
         genesets="results/data/genesets.gmt",
@@ -72,6 +74,7 @@ rule prepare_data:
 rule references:
     input:
         expression="results/data/expression.parquet",
+        matrix=MATRIX,  # the sidecars io.read_expression reads
         samples="results/data/samples.parquet",
     output:
         "results/references/{type}.parquet",

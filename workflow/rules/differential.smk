@@ -9,6 +9,7 @@ DIFFERENTIAL_TABLES = {
 rule differential:
     input:
         expression="results/data/expression.parquet",
+        matrix=MATRIX,  # the sidecars io.read_expression reads
         samples="results/data/samples.parquet",
         genes="results/data/genes.parquet",
     output:
@@ -34,6 +35,7 @@ rule differential_top_genes:
     input:
         means=plan.optimised_scores(config)["means"],
         expression="results/data/expression.parquet",
+        matrix=MATRIX,  # the sidecars io.read_expression reads
         samples="results/data/samples.parquet",
         genes="results/data/genes.parquet",
         tests="results/differential/tests.parquet",

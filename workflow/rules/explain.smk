@@ -10,6 +10,7 @@ for _arch in ARCHS:
                 f"explain_{_arch}_{_batch}"
             input:
                 expression="results/data/expression.parquet",
+                matrix=MATRIX,  # the sidecars io.read_expression reads
                 samples="results/data/samples.parquet",
                 models=expand("results/models/{arch}/{model}/model.pt", arch=_arch, model=_models),
                 references=lambda w, arch=_arch: reference_files(arch, w.setting, [w.explainer]),

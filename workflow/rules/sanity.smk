@@ -3,6 +3,7 @@
 rule sanity_arch:
     input:
         expression="results/data/expression.parquet",
+        matrix=MATRIX,  # the sidecars io.read_expression reads
         samples="results/data/samples.parquet",
         genes="results/data/genes.parquet",
         model="results/models/{arch}/m01/model.pt",

@@ -1,6 +1,7 @@
 rule train:
     input:
         expression="results/data/expression.parquet",
+        matrix=MATRIX,  # the sidecars io.read_expression reads
         samples="results/data/samples.parquet",
         genes="results/data/genes.parquet",
     output:
@@ -31,6 +32,7 @@ rule train:
 rule crossval:
     input:
         expression="results/data/expression.parquet",
+        matrix=MATRIX,  # the sidecars io.read_expression reads
         samples="results/data/samples.parquet",
         genes="results/data/genes.parquet",
     output:

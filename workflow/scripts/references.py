@@ -7,7 +7,8 @@ from txai.workflow import job
 
 with job(snakemake):
     references.run(
-        **dict(snakemake.input.items()),
+        expression=snakemake.input.expression,
+        samples=snakemake.input.samples,
         kind=snakemake.wildcards.type,
         pool_size=snakemake.params.pool_size,
         focus_tissues=snakemake.params.focus_tissues,

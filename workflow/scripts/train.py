@@ -7,7 +7,9 @@ from txai.workflow import job
 
 with job(snakemake):
     train.run(
-        **dict(snakemake.input.items()),
+        expression=snakemake.input.expression,
+        samples=snakemake.input.samples,
+        genes=snakemake.input.genes,
         arch=snakemake.wildcards.arch,
         model=snakemake.wildcards.model,
         arch_config=snakemake.params.arch_config,
