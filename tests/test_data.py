@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -633,3 +634,27 @@ def test_cohort_is_valid_and_cases_edit_copies():
     for _, mutate, _ in BAD:
         mutate(make_cohort())
     np.testing.assert_array_equal(VALUES, saved)
+
+
+# --- the matrix's size from its header and metadata (the declared-size check) ----------------
+
+
+def test_matrix_dims_from_header_and_metadata(tmp_path):
+    frame = pd.DataFrame(np.ones((3, 5)), index=pd.Index(GENES[:3], name="gene"))
+    frame.columns = [f"s{i}" for i in range(5)]
+    frame.to_csv(tmp_path / "m.tsv.gz", sep="\t")  # genes in rows, gzip
+    assert data.matrix_dims(tmp_path / "m.tsv.gz") == {"genes": 3, "samples": 5}
+    text = (tmp_path / "m.tsv.gz").read_bytes()
+    (tmp_path / "m.tsv").write_bytes(gzip.decompress(text).rstrip(b"\n"))  # no last newline
+    assert data.matrix_dims(tmp_path / "m.tsv", "rows") == {"genes": 3, "samples": 5}
+    frame.T.reset_index(names="sample").to_parquet(tmp_path / "m.parquet")
+    assert data.matrix_dims(tmp_path / "m.parquet", "columns") == {"samples": 5, "genes": 3}
+
+
+def test_size_within_tolerance_passes_and_beyond_it_names_both(tmp_path):
+    declared = ({"samples": 100, "genes": 1000, "classes": 4}, "cohort.size")
+    data.check_size({"samples": 125, "genes": 800, "classes": 4}, declared, 0.25, "m.tsv")
+    data.check_size({"samples": 10**6}, None, 0.25, "m.tsv")  # the demo declares nothing
+    with pytest.raises(InputError, match=r"m.tsv: the cohort has 126 samples, 4 classes, but "
+                       r"cohort.size declares 100 samples, 4 classes: samples differ"):  # fmt: skip
+        data.check_size({"samples": 126, "classes": 4}, declared, 0.25, "m.tsv")

@@ -508,29 +508,64 @@ def recount3_sums_header(tmp):
     return read(sources.read_recount3_sums, path, [2, "gene"])
 
 
-METADATA_HEADER = "rail_id\ttcga.tcga_barcode\ttcga.gdc_cases.project.project_id\n"
+# recount3's raw metadata: no `tcga.` prefix; external_id (a GDC file id) heads the sums columns
+METADATA_HEADER = "rail_id\texternal_id\tstudy\ttcga_barcode\tgdc_cases.project.project_id\n"
+FILE_ID = "0a1b2c3d-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 
 
 def tcga_barcode(tmp):
-    path = write(tmp / "metadata.txt", f"{METADATA_HEADER}101\tTCGA-BC-A10Q\tTCGA-LIHC\n")
-    return read(sources.read_recount3_metadata, path, [2, "tcga.tcga_barcode", "TCGA-BC-A10Q"])
+    row = f"101\t{FILE_ID}\tLIHC\tTCGA-BC-A10Q\tTCGA-LIHC\n"
+    path = write(tmp / "metadata.txt", METADATA_HEADER + row)
+    return read(sources.read_recount3_metadata, path, [2, "tcga_barcode", "TCGA-BC-A10Q"])
 
 
-def recount3_other_project(tmp):
-    metadata = f"{METADATA_HEADER}101\tTCGA-AB-2803-03A-01T-0734-13\tTCGA-LAML\n"
+def build_portal(tmp, metadata_row: str, sums_header: str):
+    """build_portal on one GTEx liver sample and one LIHC project."""
     paths = {
         "gtex_tpm": gct(tmp, header="Name\tDescription\tGTEX-1117F-0226-SM-5GZZ7"),
         "gtex_attributes": write(
             tmp / "attributes.txt",
             "SAMPID\tSMTS\tSMTSD\tSMAFRZE\nGTEX-1117F-0226-SM-5GZZ7\tLiver\tLiver\tRNASEQ\n",
         ),
-        "tcga_sums": {"LIHC": write(tmp / "sums.txt", f"gene_id\t101\n{G1}\t5\n")},
-        "tcga_metadata": {"LIHC": write(tmp / "metadata.txt", metadata)},
+        "tcga_sums": {"LIHC": write(tmp / "sums.txt", f"{sums_header}\n{G1}\t5\n")},
+        "tcga_metadata": {"LIHC": write(tmp / "metadata.txt", METADATA_HEADER + metadata_row)},
         "gtf": write(tmp / "annotation.gtf", GTF),
     }
     out = {f"out_{k}": tmp / "out" / k for k in ("expression", "samples", "genes")}
-    values = [tmp / "metadata.txt", 2, "tcga.gdc_cases.project.project_id", "TCGA-LAML", "LIHC"]
-    return lambda: sources.build_portal(**paths, **out, min_class_size=1), values
+    return lambda: sources.build_portal(**paths, **out, min_class_size=1)
+
+
+def recount3_other_project(tmp):
+    row = f"101\t{FILE_ID}\tLAML\tTCGA-AB-2803-03A-01T-0734-13\tTCGA-LAML\n"
+    values = [tmp / "metadata.txt", 2, "gdc_cases.project.project_id", "TCGA-LAML", "LIHC"]
+    return build_portal(tmp, row, f"gene_id\t{FILE_ID}"), values
+
+
+def recount3_sums_other_samples(tmp):
+    """Gene sums headed by rail ids (not what recount3 serves): no sample would be kept."""
+    row = f"101\t{FILE_ID}\tLIHC\tTCGA-BC-A10Q-01A-11R-A131-07\tTCGA-LIHC\n"
+    values = [tmp / "sums.txt", 1, tmp / "metadata.txt", 2, ["101"], [FILE_ID]]
+    return build_portal(tmp, row, "##annotation=G026\ngene_id\t101"), values
+
+
+def download_encoding(tmp):
+    """GTEx attributes (read as UTF-8) re-saved in latin-1: byte 0xCA, then an ASCII letter."""
+    text = "SAMPID\tSMTS\tSMTSD\tSMAFRZE\nGTEX-1\tNerve\tSympathetic\xcaNerve\tRNASEQ\n"
+    path = write(tmp / "attributes.txt", text.encode("latin-1"))
+    values = ["utf-8", "0xca", "invalid continuation byte"]
+    return read(sources.read_gtex_attributes, path, values)
+
+
+def cohort_size_mismatch(tmp):
+    """18 samples x 4 genes in 3 classes, declared 600 x 2,000: stopped before the matrix is
+    read, from its header and the sheet."""
+    size = ({"samples": 600, "genes": 2000, "classes": 3}, "cohort.size")
+    values = [
+        tmp / "expression.tsv", "18 samples, 4 genes, 3 classes", "cohort.size",
+        "600 samples, 2,000 genes, 3 classes", "samples and genes", "25%", "cohort.size",
+        "samples: 18, genes: 4, classes: 3",
+    ]  # fmt: skip
+    return prepare(tmp, size=size), values
 
 
 def gtf_without_attribute(tmp):
@@ -551,7 +586,18 @@ def gtf_duplicate_gene(tmp):
 
 def cohort_without_samples(tmp):
     call = build_toil(tmp, f"sample\tGTEX-1117F-0226-SM-5GZZ7\n{G1}\t3.5\n", min_class_size=5)
-    return call, [5]
+    return call, ["GTEx", 5, "GTEx"]
+
+
+def cohort_study_not_in_matrix(tmp):
+    call = build_toil(tmp, f"sample\tGTEX-1117F-0011-SM-5GZZ8\n{G1}\t3.5\n", min_class_size=1)
+    return call, [1, "GTEx", ["GTEX-1117F-0226-SM-5GZZ7"]]
+
+
+def cohort_annotation_empty(tmp):
+    call = build_toil(tmp, f"sample\tGTEX-1117F-0226-SM-5GZZ7\n{G1}\t3.5\n", min_class_size=1)
+    (tmp / "phenotype.txt").write_text(PHENOTYPE.replace("\tGTEX\n", "\tTARGET\n"))
+    return call, []
 
 
 def cohort_without_genes(tmp):
@@ -619,10 +665,15 @@ CASES = {
     "recount3-sums-header": recount3_sums_header,
     "tcga-barcode": tcga_barcode,
     "recount3-other-project": recount3_other_project,
+    "recount3-sums-other-samples": recount3_sums_other_samples,
+    "download-encoding": download_encoding,
+    "cohort-size-mismatch": cohort_size_mismatch,
     "gtf-without-attribute": gtf_without_attribute,
     "gtf-without-exons": gtf_without_exons,
     "gtf-duplicate-gene": gtf_duplicate_gene,
     "cohort-without-samples": cohort_without_samples,
+    "cohort-study-not-in-matrix": cohort_study_not_in_matrix,
+    "cohort-annotation-empty": cohort_annotation_empty,
     "cohort-without-genes": cohort_without_genes,
 }
 ERRORS = {"download-checksum": DownloadError}  # every other row: InputError

@@ -27,11 +27,11 @@ def test_each_source_has_its_files_and_declared_scale(paper):
     assert demo.files["expression"] == "results/cohort/counts.parquet"
     assert demo.read == {"scale": "counts", "genes_in": "rows", "protein_coding_only": True,
                          "origin": "cohort.source: demo"}  # fmt: skip
-    toil = plan.cohort_inputs(paper)
+    toil = plan.cohort_inputs(with_source(paper, "toil"))
     assert toil.files == plan.BUILT and "genesets" not in toil.files
     assert toil.read == {"scale": "log2", "pseudocount": 0.001, "genes_in": "columns",
                          "origin": "cohort.source: toil"}  # fmt: skip
-    portal = plan.cohort_inputs(with_source(paper, "portal"))
+    portal = plan.cohort_inputs(paper)  # the paper's own route is the default
     assert portal.read == {"scale": "tpm", "genes_in": "columns", "origin": "cohort.source: portal"}
     files = with_source(paper, "files")
     files["cohort"]["files"] = {"expression": "tpm.tsv", "samples": "s.tsv", "scale": "log2",
@@ -41,6 +41,31 @@ def test_each_source_has_its_files_and_declared_scale(paper):
     assert user.files == {"expression": "tpm.tsv", "samples": "s.tsv"}
     assert user.read == {"scale": "log2", "pseudocount": 1, "genes_in": "columns",
                          "protein_coding_only": False, "origin": None}  # fmt: skip
+
+
+def test_each_source_declares_its_own_size_and_name(paper):
+    assert paper["cohort"]["source"] == "portal"
+    assert plan.declared_size(paper) == (
+        {"samples": 27417, "genes": 19241, "classes": 82, "largest_class": 1100},
+        "cohort.portal.size",
+    )
+    assert plan.label(paper) == "GTEx v8 (GTEx portal) + TCGA primary tumours (recount3)"
+    toil = with_source(paper, "toil")  # one key switches the route, its size and its name
+    assert plan.declared_size(toil) == (
+        {"samples": 17200, "genes": 19700, "classes": 81, "largest_class": 1100},
+        "cohort.toil.size",
+    )
+    assert scale.size(toil)["samples"] == 17200
+    assert plan.label(toil).startswith("GTEx V6 recompute + TCGA")
+    assert "toil_expression" in plan.downloads(toil) and "portal_gtf" not in plan.downloads(toil)
+    unset = copy.deepcopy(toil)
+    del unset["cohort"]["toil"]["size"], unset["cohort"]["toil"]["name"]
+    assert plan.declared_size(unset) == (plan.PAPER, "cohort.toil.size")
+    assert plan.label(unset) == unset["cohort"]["name"]
+    user = with_source(paper, "files")
+    user["cohort"]["size"] = {"samples": 600, "genes": 2000, "classes": 4}
+    assert plan.declared_size(user) == (user["cohort"]["size"], "cohort.size")
+    assert plan.declared_size(with_source(paper, "demo")) is None
 
 
 def test_portal_downloads_are_filled_in_per_project(paper):

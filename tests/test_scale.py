@@ -28,7 +28,11 @@ def demo():
 
 def with_cnn(config, genes, classes, channels, kernels):
     config = yaml.safe_load(yaml.safe_dump(config))
-    config["cohort"]["size"] = {"samples": 10 * classes, "genes": genes, "classes": classes}
+    config["cohort"]["portal"]["size"] = {
+        "samples": 10 * classes,
+        "genes": genes,
+        "classes": classes,
+    }
     config["train"]["cnn"].update(channels=channels, kernels=kernels, grid_multiple=8)
     return config
 
@@ -152,8 +156,30 @@ def jobs(dry_run: str):
 def test_paper_dag_lists_every_job(paper_dry_run):
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", paper_dry_run, re.M))
     assert counts["train"] == "125" and counts["crossval"] == "2"
-    assert counts["download"] == "7"  # toil: matrix, phenotype, GTF; TF, cofactor, GO x 2
+    assert (
+        counts["download"] == "73"
+    )  # portal: GCT, attributes, GTF, 33 x 2 recount3; TF, cofactor, GO x 2
     assert int(counts["total"]) > 500
+
+
+def test_one_key_switches_the_paper_run_to_toil_and_its_declared_size(paper_dry_run, tmp_path):
+    done = snakemake(
+        "-n", "-s", str(REPO / "Snakefile"), "--configfile", str(PAPER),
+        "--config", "cohort={source: toil}", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", done.stdout, re.M))
+    assert counts["download"] == "7"  # toil: matrix, phenotype, GTF; TF, cofactor, GO x 2
+    assert "toil_expression" in done.stdout and "portal_gtf" not in done.stdout
+
+    def data_memory(dry_run: str) -> int:
+        line = next(line for rule, line in jobs(dry_run) if rule == "prepare_data")
+        return int(re.search(r"mem_mb=(\d+)", line).group(1))
+
+    toil = scale.load(PAPER)
+    toil["cohort"]["source"] = "toil"
+    assert data_memory(done.stdout) == scale.mem_mb(toil, "data")
+    assert data_memory(done.stdout) < data_memory(paper_dry_run)  # 17,200 samples, not 27,417
 
 
 def test_paper_jobs_fit_a_64_gb_node(paper_dry_run):

@@ -1,5 +1,22 @@
 """Tests for txai.sources: small files in the real GTEx/TCGA formats, served on 127.0.0.1,
-downloaded with txai.download.fetch, parsed and built into cohorts that txai.data.run accepts."""
+downloaded with txai.download.fetch, parsed and built into cohorts that txai.data.run accepts.
+
+Where each layout comes from (header lines as the publishers serve them, the rows our own):
+- GENCODE GTF: the five `##` lines and column 9's attribute order of gencode.v26.annotation.gtf
+  (GENCODE's "GTF format" page: gene_id, [transcript_id,] gene_type, gene_name, ..., level).
+- UCSC Xena toil hub: TcgaTargetGtex_rsem_gene_tpm (header `sample` then sample ids, values
+  log2(TPM + 0.001) with 4 decimals, -9.9658 for 0) and TcgaTargetGTEX_phenotype.txt (header
+  sample, detailed_category, primary disease or tissue, _primary_site, _sample_type, _gender,
+  _study). The phenotype table is not UTF-8: its TARGET neuroblastoma rows name the site
+  "Sympathetic\xcaNervous System" (byte 0xCA), and public readers open it as latin-1.
+- GTEx portal v8: the GCT 1.2 layout (`#1.2`, `<genes>\t<samples>`, `Name\tDescription\t...`)
+  and GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt with its 63 columns (GTEX_ATTRIBUTES).
+- recount3 (LieberInstitute/recount3, R/read_counts.R, R/read_metadata.R, R/create_rse_manual.R
+  and its inst/test_files): gene sums open with two `##` lines (annotation, date.generated),
+  then `gene_id` and one column per sample named by its external_id; the raw metadata
+  (tcga.tcga.<PROJECT>.MD.gz) starts rail_id, external_id, study and names its columns without
+  the `tcga.` prefix that the R reader adds; for TCGA, external_id is the GDC file id (a UUID).
+"""
 
 from __future__ import annotations
 
@@ -37,6 +54,7 @@ CODING_ROWS = [0, 1, 3]  # CODING in MATRIX_GENES
 
 # --- toil: UCSC Xena's phenotype rows (sample, category, primary site, sample type, study) ----
 LIHC, LAML = "Liver Hepatocellular Carcinoma", "Acute Myeloid Leukemia"
+SYMPATHETIC = "Sympathetic\xcaNervous System"  # as latin-1 decodes the file's byte 0xCA
 BLOOD_CANCER = "Primary Blood Derived Cancer - Peripheral Blood"
 PHENOTYPE = [
     ("GTEX-1117F-0226-SM-5GZZ7", "Liver", "Liver", "Normal Tissue", "GTEX"),
@@ -54,6 +72,7 @@ PHENOTYPE = [
     ("TCGA-ZZ-0002-01", "Mystery Carcinoma", "Spleen", "Primary Tumor", "TCGA"),
     ("TARGET-20-PABGKN-09", LAML, "Bone Marrow", "Primary Blood Derived Cancer", "TARGET"),
     ("TARGET-20-PABHET-09", LAML, "Bone Marrow", "Primary Blood Derived Cancer", "TARGET"),
+    ("TARGET-30-PAIFXV-01", "Neuroblastoma", SYMPATHETIC, "Primary Solid Tumor", "TARGET"),
 ]
 TOIL_SAMPLES = [row[0] for row in PHENOTYPE]
 TOIL_CLASSES = {  # kept samples and their (class, tissue, status)
@@ -76,6 +95,15 @@ def toil_tpm(gene: int, sample: int) -> float:
 
 
 # --- portal: GTEx attributes (SAMPID, SMTS, SMTSD, SMAFRZE) and recount3 ---------------------
+GTEX_ATTRIBUTES = (  # the header of GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt
+    "SAMPID SMATSSCR SMCENTER SMPTHNTS SMRIN SMTS SMTSD SMUBRID SMTSISCH SMTSPAX SMNABTCH "
+    "SMNABTCHT SMNABTCHD SMGEBTCH SMGEBTCHD SMGEBTCHT SMAFRZE SMGTC SME2MPRT SMCHMPRS SMNTRART "
+    "SMNUMGPS SMMAPRT SMEXNCRT SM550NRM SMGNSDTC SMUNMPRT SM350NRM SMRDLGTH SMMNCPB SME1MMRT "
+    "SMSFLGTH SMESTLBS SMMPPD SMNTERRT SMRRNANM SMRDTTL SMVQCFL SMMNCV SMTRSCPT SMMPPDPR "
+    "SMCGLGTH SMGAPPCT SMUNPDRD SMNTRNRT SMMPUNRT SMEXPEFF SMMPPDUN SME2MMRT SME2ANTI SMALTALG "
+    "SME2SNSE SMMFLGTH SME1ANTI SMSPLTRD SMBSMMRT SME1SNSE SME1PCTS SMRRNART SME1MPRT SMNUM5CD "
+    "SMDPMPRT SME2PCTS"
+).split()
 ATTRIBUTES = [
     ("GTEX-1117F-0226-SM-5GZZ7", "Liver", "Liver", "RNASEQ"),
     ("GTEX-111CU-1826-SM-5GZYN", "Liver", "Liver", "RNASEQ"),
@@ -86,7 +114,7 @@ ATTRIBUTES = [
     ("GTEX-1117F-0003-SM-58Q7G", "Blood", "Whole Blood", "WGS"),  # DNA only, not in the GCT
 ]
 GCT_SAMPLES = [row[0] for row in ATTRIBUTES[:6]]
-METADATA = {  # project: (rail_id, aliquot barcode)
+METADATA = {  # project: (rail_id, aliquot barcode); external_id: external_id(rail_id)
     "LIHC": [
         ("101", "TCGA-BC-A10Q-01A-21R-A131-07"),  # a second portion of TCGA-BC-A10Q-01
         ("102", "TCGA-BC-A10Q-01A-11R-A131-07"),  # sorts first: the sample's aliquot
@@ -127,6 +155,11 @@ def gtex_tpm(gene: int, sample: int) -> float:
     return 10.0 * (gene + 1) + sample
 
 
+def external_id(rail: str) -> str:
+    """A sample's GDC file id (recount3's external_id), a UUID, made from its rail id."""
+    return f"{int(rail):08x}-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
 # --- the files, in the real formats ----------------------------------------------------------
 
 
@@ -135,20 +168,26 @@ def tsv(rows: list[list]) -> str:
 
 
 def gtf_text(genes=GENES) -> str:
-    """A GENCODE GTF: ## header, then per gene a gene line and a transcript + exon per exon."""
+    """A GENCODE GTF: its five ## lines, then per gene a gene line and a transcript + exon per
+    exon, attributes in GENCODE's order."""
     lines = [
-        ["##description: evidence-based annotation of the human genome (GRCh38), version 26"],
+        ["##description: evidence-based annotation of the human genome (GRCh38), version 26 "
+         "(Ensembl 88)"],
         ["##provider: GENCODE"],
+        ["##contact: gencode-help@ebi.ac.uk"],
         ["##format: gtf"],
-    ]
+        ["##date: 2017-03-14"],
+    ]  # fmt: skip
     for gene_id, symbol, chrom, biotype, exons in genes:
-        attrs = f'gene_id "{gene_id}"; gene_type "{biotype}"; gene_name "{symbol}"; level 2;'
+        gene = f'gene_id "{gene_id}"; gene_type "{biotype}"; gene_name "{symbol}"; level 2;'
         start, end = min(s for s, _ in exons), max(e for _, e in exons)
-        lines.append([chrom, "HAVANA", "gene", start, end, ".", "+", ".", attrs])
+        lines.append([chrom, "HAVANA", "gene", start, end, ".", "+", ".", gene])
         for n, (s, e) in enumerate(exons, start=1):
-            tx = attrs.replace("gene_type", f'transcript_id "ENST{n:011d}.1"; gene_type')
+            tx = (f'gene_id "{gene_id}"; transcript_id "ENST{n:011d}.1"; gene_type "{biotype}"; '
+                  f'gene_name "{symbol}"; transcript_type "{biotype}"; level 2;')  # fmt: skip
             lines.append([chrom, "HAVANA", "transcript", s, e, ".", "+", ".", tx])
-            lines.append([chrom, "HAVANA", "exon", s, e, ".", "+", ".", f"{tx} exon_number 1;"])
+            exon = tx.replace("level 2;", "exon_number 1; level 2;")
+            lines.append([chrom, "HAVANA", "exon", s, e, ".", "+", ".", exon])
     return tsv(lines)
 
 
@@ -160,6 +199,11 @@ def toil_matrix_text(samples=TOIL_SAMPLES[::-1]) -> str:
         values = [np.log2(toil_tpm(i, TOIL_SAMPLES.index(s)) + 0.001) for s in samples]
         rows.append([gene, *(f"{v:.4f}" for v in values)])
     return tsv(rows)
+
+
+def phenotype_bytes() -> bytes:
+    """Xena's phenotype table, latin-1 encoded as served."""
+    return phenotype_text().encode("latin-1")
 
 
 def phenotype_text() -> str:
@@ -178,7 +222,7 @@ def gct_text(counts: str | None = None) -> str:
     return tsv(rows)
 
 
-def attributes_text(columns=("SAMPID", "SMATSSCR", "SMCENTER", "SMTS", "SMTSD", "SMAFRZE")) -> str:
+def attributes_text(columns=GTEX_ATTRIBUTES) -> str:
     rows = [list(columns)]
     for sample, smts, smtsd, freeze in ATTRIBUTES:
         cells = {"SAMPID": sample, "SMTS": smts, "SMTSD": smtsd, "SMAFRZE": freeze}
@@ -186,17 +230,22 @@ def attributes_text(columns=("SAMPID", "SMATSSCR", "SMCENTER", "SMTS", "SMTSD", 
     return tsv(rows)
 
 
-def metadata_text(project: str, barcodes=None) -> str:
-    rows = [["rail_id", "external_id", "study", "tcga.tcga_barcode",
-             "tcga.gdc_cases.project.project_id", "tcga.cgc_sample_sample_type"]]  # fmt: skip
+def metadata_text(project: str, barcodes=None, prefix: str = "") -> str:
+    """recount3's tcga.tcga.<PROJECT>.MD; `prefix` "tcga." names the columns as recount3's R
+    reader does (a table saved from R)."""
+    named = ["tcga_barcode", "gdc_file_id", "gdc_cases.project.name",
+             "gdc_cases.project.project_id", "cgc_sample_sample_type"]  # fmt: skip
+    rows = [["rail_id", "external_id", "study", *(prefix + n for n in named)]]
     for rail, barcode in barcodes or METADATA[project]:
-        rows.append([rail, f"{rail}a1b2-uuid", project, barcode, f"TCGA-{project}", "x"])
+        file_id = external_id(rail)
+        rows.append([rail, file_id, project, barcode, file_id, project, f"TCGA-{project}", "x"])
     return tsv(rows)
 
 
 def sums_text(project: str) -> str:
     rails = [rail for rail, _ in METADATA[project]]
-    rows = [["##annotation=G026"], ["##date.generated=2020-06-05"], ["gene_id", *rails]]
+    rows = [["##annotation=G026"], ["##date.generated=2020-06-05 14:31:59.261473"]]
+    rows.append(["gene_id", *(external_id(r) for r in rails)])
     for i, gene in enumerate(MATRIX_GENES):
         rows.append([gene, *(SUMS[r][i] for r in rails)])
     return tsv(rows)
@@ -210,7 +259,7 @@ def toil_mirror() -> dict[str, tuple[str, bytes]]:
     """{input name: (file name upstream, bytes)}, gzipped where the real files are."""
     return {
         "expression": ("TcgaTargetGtex_rsem_gene_tpm.gz", gz(toil_matrix_text())),
-        "phenotype": ("TcgaTargetGTEX_phenotype.txt.gz", gz(phenotype_text())),
+        "phenotype": ("TcgaTargetGTEX_phenotype.txt.gz", gzip.compress(phenotype_bytes(), mtime=0)),
         "gtf": ("gencode.v23.annotation.gtf.gz", gz(gtf_text())),
     }
 
@@ -369,11 +418,11 @@ def test_exon_union_counts_contained_adjacent_and_unsorted_exons_once(tmp_path):
 
 def test_gtf_without_gene_name_names_its_line_across_chunks(tmp_path):
     text = gtf_text().splitlines()
-    text[10] = text[10].replace('gene_name "GENEB"; ', "")  # the second gene's line
-    assert "\tgene\t" in text[10]
+    text[12] = text[12].replace('gene_name "GENEB"; ', "")  # the second gene's line
+    assert "\tgene\t" in text[12]
     path = tmp_path / "bad.gtf"
     path.write_text("\n".join(text) + "\n")
-    with pytest.raises(InputError, match=r"bad\.gtf: line 11: no gene_name attribute"):
+    with pytest.raises(InputError, match=r"bad\.gtf: line 13: no gene_name attribute"):
         sources.read_gtf_genes(path, chunksize=2)
 
 
@@ -438,11 +487,12 @@ def test_gct_reading_in_chunks_equals_one_chunk(portal):
 
 
 def test_recount3_sums_skip_comment_lines(portal):
-    sums = sources.read_recount3_sums(portal["sums_LIHC"], keep_samples=["102", "104"])
-    assert sums.columns.tolist() == ["102", "104"]
-    assert sums.loc["ENSG00000000004", "102"] == 25000
+    ids = [external_id("102"), external_id("104")]
+    sums = sources.read_recount3_sums(portal["sums_LIHC"], keep_samples=ids)
+    assert sums.columns.tolist() == ids
+    assert sums.loc["ENSG00000000004", ids[0]] == 25000
     assert sums.equals(
-        sources.read_recount3_sums(portal["sums_LIHC"], keep_samples=["102", "104"], chunksize=1)
+        sources.read_recount3_sums(portal["sums_LIHC"], keep_samples=ids, chunksize=1)
     )
 
 
@@ -486,8 +536,27 @@ def test_metadata_with_a_bad_barcode_names_its_line(tmp_path):
     barcodes = [*METADATA["LIHC"][:2], ("107", "TCGA-BC-A10Q")]
     path = tmp_path / "md"
     path.write_bytes(gz(metadata_text("LIHC", barcodes)))
-    with pytest.raises(InputError, match="line 4, column 'tcga.tcga_barcode': 'TCGA-BC-A10Q'"):
+    with pytest.raises(InputError, match="line 4, column 'tcga_barcode': 'TCGA-BC-A10Q'"):
         sources.read_recount3_metadata(path)
+
+
+def test_latin1_phenotype_parses(toil):
+    served = gzip.decompress(toil["phenotype"].read_bytes())
+    with pytest.raises(UnicodeDecodeError):  # as UTF-8 it would not
+        served.decode("utf-8")
+    pheno = sources.read_xena_phenotype(toil["phenotype"]).set_index("sample")
+    assert pheno.loc["TARGET-30-PAIFXV-01", "_primary_site"] == "Sympathetic\xcaNervous System"
+    assert pheno.loc["GTEX-111FC-0226-SM-5N9B8", "detailed_category"] == "Brain - Cortex"
+
+
+def test_metadata_as_recount3_serves_it_or_as_its_r_reader_names_it(tmp_path):
+    raw, prefixed = tmp_path / "raw", tmp_path / "prefixed"
+    raw.write_bytes(gz(metadata_text("LIHC")))
+    prefixed.write_text(metadata_text("LIHC", prefix="tcga.").replace("rail_id", "RAIL_ID"))
+    frame = sources.read_recount3_metadata(raw)
+    assert frame.columns.tolist()[:4] == ["rail_id", "external_id", "study", "tcga_barcode"]
+    assert frame["external_id"].tolist() == [external_id(r) for r, _ in METADATA["LIHC"]]
+    assert frame.equals(sources.read_recount3_metadata(prefixed))
 
 
 def test_metadata_of_another_project_is_refused(portal, tmp_path):
@@ -583,6 +652,7 @@ def test_portal_cohort(portal, tmp_path, caplog):
     indexed = sheet.set_index("sample")
     assert indexed.loc["TCGA-BC-A10Q-01", "barcode"] == "TCGA-BC-A10Q-01A-11R-A131-07"
     assert indexed.loc["TCGA-BC-A10Q-01", "rail_id"] == "102"
+    assert indexed.loc["TCGA-BC-A10Q-01", "external_id"] == external_id("102")
     assert indexed.loc["GTEX-111FC-0226-SM-5N9B8", "smtsd"] == "Brain - Cortex"
     assert indexed.loc["GTEX-111FC-0226-SM-5N9B8", "barcode"] is None
 
@@ -606,6 +676,34 @@ def test_portal_cohort_passes_the_data_stage(portal, tmp_path):
     )
     sheet = io.read_table(tmp_path / "data" / "samples.parquet")
     assert set(sheet.loc[sheet["tissue"] == "liver", "class"]) == {"GTEx_Liver", "TCGA_LIHC"}
+
+
+def test_a_built_cohort_far_from_its_declared_size_stops_with_both_numbers(toil, tmp_path):
+    out = build_toil(toil, tmp_path / "out")  # 10 samples, 3 genes, 5 classes
+    declared = ({"samples": 17200, "genes": 19700, "classes": 81}, "cohort.toil.size")
+    with pytest.raises(InputError) as err:
+        prepare(out, tmp_path / "data", scale="log2", pseudocount=0.001, size=declared)
+    message = str(err.value)  # before the matrix is read: samples and classes
+    assert "the cohort has 10 samples, 5 classes, but cohort.toil.size declares 17,200 " in message
+    assert "samples, 81 classes: samples and classes differ" in message
+    assert "own counts in cohort.toil.size (samples: 10, classes: 5)" in message
+    assert not (tmp_path / "data").exists()  # stopped before anything was written
+    genes = ({"samples": 10, "genes": 19700, "classes": 5}, "cohort.toil.size")
+    with pytest.raises(InputError, match=r"has 10 samples, 3 genes, 5 classes, .* genes differ"):
+        prepare(out, tmp_path / "data", scale="log2", pseudocount=0.001, size=genes)
+    assert not (tmp_path / "data").exists()  # after the read, still before any write
+    near = ({"samples": 12, "genes": 3, "classes": 5}, "cohort.toil.size")  # 17 % off: passes
+    prepare(out, tmp_path / "data", scale="log2", pseudocount=0.001, size=near)
+    with pytest.raises(InputError, match="samples differ by more than data.size_tolerance"):
+        prepare(out, tmp_path / "data", scale="log2", pseudocount=0.001, size=near,
+                size_tolerance=0.1)  # fmt: skip
+
+
+def test_toil_keeps_the_tcga_projects_it_is_given(toil, tmp_path):
+    out = build_toil(toil, tmp_path / "out", tcga_projects=["LAML"])
+    sheet = data.read_sample_sheet(out["out_samples"], SCHEMA)
+    kept = {s: c for s, c in TOIL_CLASSES.items() if not c[0].startswith("TCGA_") or "LAML" in c[0]}
+    assert classes(sheet) == kept
 
 
 def test_portal_reading_in_chunks_equals_one_chunk(portal, tmp_path):
@@ -652,6 +750,8 @@ def test_the_workflow_downloads_and_builds_a_real_format_cohort(mirror, workdir,
         spec["tcga_projects"] = list(METADATA)
         spec["tcga_sums"] = {"url": base + "tcga.gene_sums.{project}.G026.gz"}
         spec["tcga_metadata"] = {"url": base + "tcga.tcga.{project}.MD.gz"}  # no checksums
+    built = (TOIL_CLASSES if source == "toil" else PORTAL_CLASSES).values()
+    spec["size"] = {"samples": len(built), "genes": len(CODING), "classes": len(set(built))}
     config["cohort"] = {"source": source, "name": f"{source} test cohort", source: spec}
     config["data"]["min_class_size"] = 2
     config["focus_tissues"] = ["liver"]

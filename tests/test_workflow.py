@@ -86,12 +86,28 @@ def test_provenance_names_inputs_and_config(tiny_run):
 
 
 def test_user_cohort_through_the_data_stage(workdir):
+    def run(*args):
+        return snakemake(
+            "results/references/specific.parquet", *args, "--cores", "2", "--configfile",
+            "user.yaml", cwd=workdir,
+        )  # fmt: skip
+
+    def declare(samples: int):
+        user_cohort(workdir, lambda c: c["cohort"]["size"].update(samples=samples))
+
+    declare(3600)  # 36 samples declared as 3,600: the data stage stops, naming both
+    done = run()
+    assert done.returncode != 0
+    assert (
+        "the cohort has 36 samples, 30 genes, 3 classes, but cohort.size declares 3,600"
+        in (workdir / "logs/data/prepare_data.log").read_text()
+    )
+    assert not (workdir / "results/data").exists()
     tpm, sheet = user_cohort(workdir)
-    done = snakemake(
-        "results/references/specific.parquet", "--cores", "2", "--configfile", "user.yaml",
-        cwd=workdir,
-    )  # fmt: skip
+    done = run()
     assert done.returncode == 0, done.stderr[-3000:]
+    declare(40)  # a new declaration within the tolerance reruns nothing
+    assert "Nothing to be done" in run("-n").stdout
     expression = pd.read_parquet(workdir / "results/data/expression.parquet")
     assert list(expression.columns[1:4]) == [
         "ENSG00000000000",

@@ -8,6 +8,7 @@ the fix.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from txai import io
@@ -97,6 +99,49 @@ def read_matrix(path, genes_in: str = "rows") -> tuple[list[str], list[str], np.
             f"({values[s, g]}). Fill it (0 for an unexpressed gene) or drop the gene or sample."
         )
     return samples, genes, values
+
+
+def matrix_dims(path, genes_in: str = "rows") -> dict[str, int]:
+    """The matrix's samples and genes, without reading its values: a Parquet file's schema and
+    row count, a text file's header and line count (a last line without newline included)."""
+    path = Path(path)
+    if str(path).lower().endswith(".parquet"):
+        meta = pq.ParquetFile(path).metadata
+        rows, columns = meta.num_rows, meta.num_columns - 1
+    else:
+        columns = len(io.read_user_table(path, nrows=1, header=None, dtype=str).columns) - 1
+        rows, last = -1, b"\n"  # the header line is not a row
+        with (gzip.open if io.compression(path) else open)(path, "rb") as f:
+            while block := f.read(1 << 24):
+                rows, last = rows + block.count(b"\n"), block[-1:]
+        rows += last != b"\n"
+    return (
+        {"genes": rows, "samples": columns}
+        if genes_in == "rows"
+        else {"samples": rows, "genes": columns}
+    )
+
+
+def check_size(observed: dict[str, int], size: tuple[dict, str] | None, tolerance: float, path):
+    """Stop when a count of `observed` (samples, genes, classes) is further than `tolerance`
+    (relative) from the declared size (`size`: the declaration and its config key)."""
+    if size is None:
+        return
+    declared, key = size
+    off = [k for k, n in observed.items() if abs(n - declared[k]) > tolerance * declared[k]]
+    if not off:
+        return
+
+    def shown(counts: dict) -> str:
+        return ", ".join(f"{counts[k]:,} {k}" for k in observed)
+
+    fix = ", ".join(f"{k}: {n}" for k, n in observed.items())
+    raise InputError(
+        f"{path}: the cohort has {shown(observed)}, but {key} declares {shown(declared)}: "
+        f"{' and '.join(off)} differ by more than data.size_tolerance ({tolerance:.0%}). Every "
+        f"job's memory and runtime are computed from the declaration, so declare the cohort's "
+        f"own counts in {key} ({fix}) and rerun; the files built so far are kept."
+    )
 
 
 def tpm_from_counts(counts: np.ndarray, lengths_bp: np.ndarray) -> np.ndarray:
@@ -307,13 +352,22 @@ def run(
     origin: str | None = None,
     test_fraction: float = 0.1,
     min_class_size: int = 25,
+    size: tuple[dict, str] | None = None,
+    size_tolerance: float = 0.25,
 ) -> None:
     """Validate a cohort and write `data/{expression,samples,genes}.parquet`, the matrix's
     sidecars (`io.matrix_paths`) and gene sets.
 
-    `origin`: where the scale was declared, when not in cohort.files (`to_log2_tpm`)."""
+    `origin`: where the scale was declared, when not in cohort.files (`to_log2_tpm`). `size`:
+    the declared size and its config key (`txai.plan.declared_size`), checked before the matrix
+    is read (from its header, its genes only when no annotation filters them) and after."""
     sheet = read_sample_sheet(samples, schema)
     check_focus(sheet, focus_tissues, samples)
+    before = {"samples": len(sheet)}
+    if genes is None and not protein_coding_only:
+        before["genes"] = matrix_dims(expression, genes_in)["genes"]
+    before["classes"] = sheet["class"].nunique()
+    check_size(before, size, size_tolerance, expression)
     sample_ids, gene_ids, values = read_matrix(expression, genes_in)
     _match_samples(sheet, sample_ids, samples, expression)
     log.info("%s: %d samples x %d genes", expression, len(sample_ids), len(gene_ids))
@@ -375,6 +429,8 @@ def run(
 
     sheet = sheet.set_index("sample").loc[sample_ids].reset_index()
     _class_sizes(sheet, min_class_size, samples)
+    after = {"samples": len(sample_ids), "genes": len(gene_ids), "classes": before["classes"]}
+    check_size(after, size, size_tolerance, expression)
     sheet["tissue"] = tissues(sheet)
     if "status" not in sheet.columns:
         sheet["status"] = None

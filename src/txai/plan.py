@@ -32,6 +32,7 @@ BUILT = {  # a downloaded cohort as `sources` builds it, read once by the data s
     "samples": "results/source/samples.tsv",
     "genes": "results/source/genes.parquet",
 }
+PAPER = {"samples": 27_417, "genes": 19_241, "classes": 82}  # a GTEx + TCGA size not declared
 FILES = ("expression", "samples", "genes", "genesets")  # a user cohort's files (cohort.files)
 READ = ("scale", "pseudocount", "genes_in", "protein_coding_only")  # and how they are read
 
@@ -68,6 +69,28 @@ def cohort_inputs(config: dict) -> Cohort:
     return Cohort(files, {**read, "origin": f"cohort.source: {source}"})
 
 
+def declared_size(config: dict) -> tuple[dict, str] | None:
+    """The cohort size the config declares and the key it is declared under: a toil or portal
+    section's own `size`, else `cohort.size`, else the paper's; None for the demo, whose size
+    follows from `cohort.demo`."""
+    cohort = config["cohort"]
+    source = cohort["source"]
+    if source == "demo":
+        return None
+    if "size" in cohort.get(source, {}):
+        return cohort[source]["size"], f"cohort.{source}.size"
+    if "size" in cohort:
+        return cohort["size"], "cohort.size"
+    return PAPER, f"cohort.{source}.size"  # not set: the paper's
+
+
+def label(config: dict) -> str:
+    """The cohort's name in tables, figures and the report: a toil or portal section's own
+    `name`, else `cohort.name`."""
+    cohort = config["cohort"]
+    return cohort.get(cohort["source"], {}).get("name", cohort["name"])
+
+
 def source_files(config: dict) -> dict[str, tuple[str, dict | None]]:
     """{input name: (path, download spec or None)} of a toil or portal cohort's files; a
     per-project entry (tcga_*) is filled in for each of `tcga_projects`."""
@@ -76,7 +99,7 @@ def source_files(config: dict) -> dict[str, tuple[str, dict | None]]:
         return {}
     section, out = config["cohort"][source], {}
     for key, spec in section.items():
-        if key == "tcga_projects":
+        if key in ("name", "size", "tcga_projects") or not isinstance(spec, dict):
             continue
         for project in section["tcga_projects"] if key.startswith("tcga_") else [None]:
             name = f"{source}_{key}" + (f"_{project}" if project else "")

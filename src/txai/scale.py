@@ -29,7 +29,6 @@ from txai.config import (
 )
 from txai.explainers import TABLE
 
-PAPER = {"samples": 27_417, "genes": 19_241, "classes": 82}
 BYTES = 4  # float32 everywhere a matrix is held
 MB = 1_000_000
 BASE_MB = 1_000  # Python, torch and pandas themselves
@@ -49,7 +48,7 @@ def size(config: dict) -> dict:
             "classes": classes,
             "largest_class": largest,
         }
-    out = {**PAPER, **cohort.get("size", {})}
+    out = dict(plan.declared_size(config)[0])
     out.setdefault("largest_class", 3 * math.ceil(out["samples"] / out["classes"]))
     return out
 

@@ -2,11 +2,16 @@
 
 One reader per public format, and two builders that turn the downloads into a "files" cohort
 (expression Parquet, sample sheet TSV, gene annotation Parquet) for `txai.data.run` to validate:
-`build_toil` (UCSC Xena's TcgaTargetGtex table, log2(TPM + 0.001), kept on that scale) and
-`build_portal` (GTEx portal v8 TPM, TCGA TPM from recount3 coverage sums).
+`build_toil` (UCSC Xena's TcgaTargetGtex table: the GTEx V6 samples and TCGA recomputed by one
+pipeline, log2(TPM + 0.001), kept on that scale) and `build_portal` (the paper's route: GTEx
+portal v8 TPM, TCGA TPM from recount3 coverage sums).
 
 Conventions, the same for both sources:
 - Files are opened by content: gzip when they start with gzip's magic bytes, whatever the name.
+  Text is UTF-8 but Xena's phenotype table, which is latin-1; a byte the encoding cannot decode
+  is reported as such.
+- recount3 joins its metadata to its gene sums by external_id (the GDC file id), which heads
+  the gene sums columns; a project whose ids all miss stops the build at once.
 - Matrices are read in chunks of gene rows, keeping only the wanted samples and genes, so memory
   stays near the output's size (float32).
 - Class: `GTEx_<SMTSD>` (Xena: detailed_category) or `TCGA_<project>`, every run of characters
@@ -63,9 +68,14 @@ XENA_PHENOTYPE = [
     "sample", "detailed_category", "primary disease or tissue", "_primary_site", "_sample_type",
     "_study",
 ]  # fmt: skip
+XENA_PHENOTYPE_ENCODING = "latin-1"  # not UTF-8: some cells hold latin-1 bytes
 GTEX_ATTRIBUTES = ["SAMPID", "SMTS", "SMTSD", "SMAFRZE"]
-RECOUNT3_BARCODE = "tcga.tcga_barcode"
-RECOUNT3_PROJECT = "tcga.gdc_cases.project.project_id"
+# recount3's raw metadata names columns without a prefix; its R reader (read_metadata) lowercases
+# them and adds `<origin>.` (here `tcga.`) to all but rail_id, external_id and study.
+RECOUNT3_ORIGIN = "tcga."
+RECOUNT3_ID = "external_id"  # the GDC file id, which names the project's gene_sums columns
+RECOUNT3_BARCODE = "tcga_barcode"
+RECOUNT3_PROJECT = "gdc_cases.project.project_id"
 GTF_COLUMNS = ["chrom", "source", "feature", "start", "end", "score", "strand", "frame", "attrs"]
 REDOWNLOAD = "download it again (check its URL and sha256 in the config)"
 READ = {  # how the data stage reads each source's built cohort (`txai.data.run`)
@@ -78,12 +88,18 @@ READ = {  # how the data stage reads each source's built cohort (`txai.data.run`
 
 
 @contextlib.contextmanager
-def _reading(path: str | os.PathLike) -> Iterator[None]:
-    """Turn a parser's or decompressor's failure into an InputError naming the file."""
+def _reading(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[None]:
+    """Turn a parser's, decoder's or decompressor's failure into an InputError naming the file."""
     try:
         yield
     except InputError:
         raise
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"{path}: cannot be decoded as {encoding} (byte 0x{e.object[e.start]:02x}: "
+            f"{e.reason}), the encoding this file is read in. If it was re-saved in another "
+            f"encoding, {REDOWNLOAD}; if its publisher changed the encoding, report it to txai."
+        ) from e
     except (ValueError, EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise InputError(
             f"{path}: cannot be read ({e}). The file is truncated, corrupt or not in the expected "
@@ -92,8 +108,8 @@ def _reading(path: str | os.PathLike) -> Iterator[None]:
 
 
 def _open_text(path: str | os.PathLike):
-    """The file as text, decompressed when it is gzip."""
-    return (gzip.open if io.compression(path) else open)(path, "rt")
+    """The file as UTF-8 text, decompressed when it is gzip."""
+    return (gzip.open if io.compression(path) else open)(path, "rt", encoding="utf-8")
 
 
 def _header(path: str | os.PathLike, comment: str | None = None) -> tuple[int, list[str]]:
@@ -107,12 +123,18 @@ def _header(path: str | os.PathLike, comment: str | None = None) -> tuple[int, l
     raise InputError(f"{path}: the file holds no header line: {REDOWNLOAD}.")
 
 
-def _read_tsv(path: str | os.PathLike, required: list[str], what: str) -> pd.DataFrame:
-    """A whole TSV as strings (empty cells stay ""), refusing one without the `required` columns."""
-    with _reading(path):
+def _read_tsv(
+    path: str | os.PathLike, required: list[str], what: str, encoding: str = "utf-8", names=None
+) -> pd.DataFrame:
+    """A whole TSV as strings (empty cells stay ""), its column names passed through `names`
+    when given, refusing one without the `required` columns."""
+    with _reading(path, encoding):
         frame = pd.read_csv(
-            path, sep="\t", dtype=str, keep_default_na=False, compression=io.compression(path)
-        )
+            path, sep="\t", dtype=str, keep_default_na=False, compression=io.compression(path),
+            encoding=encoding, quoting=csv.QUOTE_NONE,
+        )  # fmt: skip
+    if names is not None:
+        frame.columns = [names(c) for c in frame.columns]
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise InputError(
@@ -341,16 +363,29 @@ def read_gtex_attributes(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def read_xena_phenotype(path: str | os.PathLike) -> pd.DataFrame:
-    """UCSC Xena's TcgaTargetGTEX_phenotype: sample, detailed_category, _study, ..."""
-    return _read_tsv(path, XENA_PHENOTYPE, "UCSC Xena's TcgaTargetGTEX_phenotype table")
+    """UCSC Xena's TcgaTargetGTEX_phenotype: sample, detailed_category, _study, ... (latin-1)."""
+    return _read_tsv(
+        path, XENA_PHENOTYPE, "UCSC Xena's TcgaTargetGTEX_phenotype table", XENA_PHENOTYPE_ENCODING
+    )
+
+
+def _recount3_column(name: str) -> str:
+    """A recount3 metadata column as the raw file names it: lowercase, no `tcga.` prefix."""
+    return name.lower().removeprefix(RECOUNT3_ORIGIN)
 
 
 def read_recount3_metadata(path: str | os.PathLike) -> pd.DataFrame:
-    """A recount3 TCGA project's metadata (tcga.tcga.<PROJECT>.MD.gz); barcodes are checked."""
+    """A recount3 TCGA project's metadata (tcga.tcga.<PROJECT>.MD.gz); barcodes are checked.
+
+    Columns as the raw file names them (rail_id, external_id, study, tcga_barcode,
+    gdc_cases.project.project_id, ...); a table written from recount3's R object, whose names
+    carry a `tcga.` prefix, reads the same.
+    """
     frame = _read_tsv(
         path,
-        ["rail_id", RECOUNT3_BARCODE, RECOUNT3_PROJECT],
+        ["rail_id", RECOUNT3_ID, RECOUNT3_BARCODE, RECOUNT3_PROJECT],
         "recount3's TCGA metadata (tcga.tcga.<PROJECT>.MD.gz)",
+        names=_recount3_column,
     )
     _check_barcodes(frame[RECOUNT3_BARCODE], path, RECOUNT3_BARCODE)
     return frame
@@ -359,9 +394,10 @@ def read_recount3_metadata(path: str | os.PathLike) -> pd.DataFrame:
 def read_recount3_sums(
     path: str | os.PathLike, keep_genes=None, keep_samples=None, chunksize: int = CHUNK_ROWS
 ) -> pd.DataFrame:
-    """recount3 gene sums (tcga.gene_sums.<PROJECT>.G026.gz) as float64 genes x rail_id.
+    """recount3 gene sums (tcga.gene_sums.<PROJECT>.G026.gz) as float64 genes x samples.
 
-    Values are base-pair coverage sums; columns are the rail ids (strings) of the header.
+    Values are base-pair coverage sums; columns are the header's sample ids: the metadata's
+    external_id (recount3's create_rse_manual requires the two to be identical).
     """
     skip, columns = _header(path, "##")
     if columns[0] != "gene_id":
@@ -374,6 +410,19 @@ def read_recount3_sums(
         keep_genes=keep_genes, dtype=np.float64, chunksize=chunksize,
     )  # fmt: skip
     return frame
+
+
+def _check_sums_samples(path, ids: pd.Series, metadata_path) -> None:
+    """Stop at once when none of a project's samples (external ids) is a gene sums column."""
+    skip, columns = _header(path, "##")
+    if ids.empty or ids.isin(columns[1:]).any():
+        return
+    raise InputError(
+        f"{path}: none of the {len(ids)} primary tumours of {metadata_path} is a column of these "
+        f"gene sums: its header (line {skip + 1}) names {columns[1:3]}..., the metadata's "
+        f"{RECOUNT3_ID} column {ids.head(2).tolist()}... recount3 names gene sums columns by "
+        f"external_id, so the two files are of different projects or releases: {REDOWNLOAD}."
+    )
 
 
 def tpm_from_coverage(sums: pd.DataFrame, lengths: pd.Series) -> pd.DataFrame:
@@ -475,8 +524,11 @@ def _read_projects(path: str | os.PathLike = PROJECTS) -> pd.DataFrame:
 # --- building a cohort -----------------------------------------------------------------------
 
 
-def _toil_sheet(pheno: pd.DataFrame, projects: pd.DataFrame, path) -> pd.DataFrame:
-    """GTEx samples and TCGA primary tumours of the Xena phenotype; TARGET and others dropped."""
+def _toil_sheet(
+    pheno: pd.DataFrame, projects: pd.DataFrame, path, keep_projects: list[str] | None = None
+) -> pd.DataFrame:
+    """GTEx samples and TCGA primary tumours of the Xena phenotype (of `keep_projects` only, when
+    given); TARGET and others dropped."""
     study = pheno["_study"]
     others = _counts(study[~study.isin(["GTEX", "TCGA"])])
     if others:
@@ -523,9 +575,16 @@ def _toil_sheet(pheno: pd.DataFrame, projects: pd.DataFrame, path) -> pd.DataFra
         for cls, rows in cancer.groupby("class")
     ]
     cancer = cancer.loc[sorted(i for index in kept for i in index)]
+    if keep_projects:
+        wanted = cancer["project"].isin(keep_projects)
+        log.info(
+            "%s: TCGA primary tumours of projects other than %s left out: %s",
+            path, keep_projects, _counts(cancer["class"][~wanted]),
+        )  # fmt: skip
+        cancer = cancer[wanted]
     sheet = pd.concat([normal, cancer])
     for source in XENA_PHENOTYPE[1:5]:
-        sheet[source.strip("_").replace(" ", "_")] = pheno[source]  # aligned on the file's rows
+        sheet[source.strip("_").replace(" ", "_")] = pheno.loc[sheet.index, source]
     return sheet.reset_index(drop=True)
 
 
@@ -574,6 +633,7 @@ def _recount3_sheet(metadata: pd.DataFrame, project: str, tissue: str, path) -> 
             "project": project,
             "barcode": metadata[RECOUNT3_BARCODE],
             "rail_id": metadata["rail_id"],
+            "external_id": metadata[RECOUNT3_ID],
         },
         index=kept.index,
     )
@@ -608,19 +668,35 @@ def _write_cohort(
 ) -> None:
     """Keep the sheet's samples found in a matrix (genes x samples), drop small classes, keep the
     genes every matrix has, and write the expression, sample sheet and annotation files."""
+    if sheet.empty:
+        raise InputError(
+            "no GTEx or TCGA sample is in the sample annotation: point the config at the "
+            f"source's own annotation file and {REDOWNLOAD}."
+        )
     found = sheet["sample"].isin(set().union(*(m.columns for m in matrices)))
+    for study, rows in sheet.groupby("study"):
+        if not found[rows.index].any():
+            raise InputError(
+                f"none of the {len(rows)} {study} samples of the annotation (e.g. "
+                f"{rows['sample'].head(2).tolist()}) is in the expression file(s): the annotation "
+                f"and the matrix are of different releases or name samples differently: "
+                f"{REDOWNLOAD}."
+            )
     if not found.all():
         log.warning(
             "%d annotated samples are missing from the expression file(s) and left out, e.g. %s",
             int((~found).sum()),
             sheet["sample"][~found].tolist()[:5],
         )
-    sheet = _drop_small_classes(sheet[found], min_class_size)
-    if sheet.empty:
+    kept = _drop_small_classes(sheet[found], min_class_size)
+    lost = sorted(set(sheet["study"]) - set(kept["study"]))
+    if lost:
         raise InputError(
-            f"no sample is left: none of the annotated samples is in the expression file(s), or "
-            f"every class has fewer than {min_class_size} (data.min_class_size)."
+            f"every {lost[0]} class has fewer than {min_class_size} samples "
+            f"(data.min_class_size), so no {lost[0]} sample is left: lower data.min_class_size "
+            "or add samples."
         )
+    sheet = kept
     shared = genes["gene"].isin(set.intersection(*(set(m.index) for m in matrices)))
     if not shared.any():
         raise InputError(
@@ -671,15 +747,19 @@ def build_toil(
     out_genes,
     min_class_size: int,
     projects=PROJECTS,
+    tcga_projects: list[str] | None = None,
     chunksize: int = CHUNK_ROWS,
 ) -> None:
-    """A GTEx + TCGA cohort from UCSC Xena's TcgaTargetGtex table (gene TPM, phenotype, GTF).
+    """A GTEx + TCGA cohort from UCSC Xena's TcgaTargetGtex table (gene TPM, phenotype, GTF):
+    GTEx's V6 samples and TCGA's, recomputed by one pipeline; TCGA of `tcga_projects` only when
+    given.
 
     Values stay log2(TPM + 0.001) as in the file: READ["toil"] declares that scale to the data
     stage.
     """
     genes = _protein_coding(read_gtf_genes(gtf))
-    sheet = _toil_sheet(read_xena_phenotype(phenotype), _read_projects(projects), phenotype)
+    pheno, table = read_xena_phenotype(phenotype), _read_projects(projects)
+    sheet = _toil_sheet(pheno, table, phenotype, tcga_projects)
     matrix = read_xena_matrix(expression, set(genes["gene"]), sheet["sample"], chunksize)
     _write_cohort(sheet, [matrix], genes, min_class_size, out_expression, out_samples, out_genes)
 
@@ -714,9 +794,10 @@ def build_portal(
         meta_path = tcga_metadata[project]
         tissue = tissue_of.get(project, project.lower())
         sheet = _recount3_sheet(read_recount3_metadata(meta_path), project, tissue, meta_path)
-        sums = read_recount3_sums(sums_path, keep_samples=sheet["rail_id"], chunksize=chunksize)
+        _check_sums_samples(sums_path, sheet[RECOUNT3_ID], meta_path)
+        sums = read_recount3_sums(sums_path, keep_samples=sheet[RECOUNT3_ID], chunksize=chunksize)
         tpm = tpm_from_coverage(sums, lengths)
-        sample_of = dict(zip(sheet["rail_id"], sheet["sample"], strict=True))
+        sample_of = dict(zip(sheet[RECOUNT3_ID], sheet["sample"], strict=True))
         matrices.append(tpm[tpm.index.isin(coding)].rename(columns=sample_of))
         sheets.append(sheet)
     sheet = pd.concat(sheets, ignore_index=True)
@@ -733,7 +814,7 @@ def run(
            "min_class_size": min_class_size, "projects": projects}  # fmt: skip
     if source == "toil":
         build_toil(expression=files["toil_expression"], phenotype=files["toil_phenotype"],
-                   gtf=files["toil_gtf"], **out)  # fmt: skip
+                   gtf=files["toil_gtf"], tcga_projects=tcga_projects, **out)  # fmt: skip
     else:
         build_portal(
             gtex_tpm=files["portal_gtex_tpm"], gtex_attributes=files["portal_gtex_attributes"],

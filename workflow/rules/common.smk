@@ -24,7 +24,7 @@ EXPLAINERS = explainers_by_arch(config)
 SETTINGS = plan.settings(config)
 JOBS = {arch: plan.explain_jobs(config, arch) for arch in ARCHS}
 SIMULATE = config["simulate"]
-TITLE = f"{config['cohort']['name']}; config seed {config['seed']}"  # under every figure
+TITLE = f"{plan.label(config)}; config seed {config['seed']}"  # under every figure
 MATRIX = [str(p) for p in io.matrix_paths("results/data/expression.parquet")]  # its sidecars
 
 

@@ -9,7 +9,7 @@ rule confusion_figure:
     wildcard_constraints:
         arch="mlp|cnn",
     params:
-        cohort=config["cohort"]["name"],
+        cohort=plan.label(config),
     resources:
         mem_mb=mem("tables"),
         runtime=runtime("tables"),
