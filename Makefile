@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint dry-run bench gallery clean install-profile same-bytes
+.PHONY: run test lint dry-run bench gallery clean install-profile same-bytes check-resources
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/attribution.py
 
+check-resources: $(STAMP)  # after make run: every job's peak memory within its declared mem_mb
+	$(BIN)/python -m txai.resources .
+
 BASE ?= HEAD
 same-bytes: $(STAMP)  # a refactor's proof: the same result bytes as at BASE (tests/same_bytes.sh)
 	bash tests/same_bytes.sh $(BASE)
@@ -50,13 +53,13 @@ install-profile:
 	if [ -e "$$target" ]; then \
 	  echo "$$target exists and was left unchanged. Either run with this project's profile:"; \
 	  echo "  snakemake --profile $(CURDIR)/profiles/slurm"; \
-	  echo "or merge its GPU routing and job arrays (set-resources, slurm-array-jobs, jobs,"; \
-	  echo "max-jobs-per-timespan) from $(CURDIR)/profiles/slurm/config.yaml into $$target."; \
+	  echo "or merge its partition routing (slurm-partition-config, partitions.yaml), retries,"; \
+	  echo "requeue and job limits from $(CURDIR)/profiles/slurm/ into $$target."; \
 	else \
 	  mkdir -p "$$base/snakemake" && cp -R profiles/slurm "$$target"; \
-	  echo "Installed $$target: edit its partitions and account, then snakemake --profile slurm"; \
+	  echo "Installed $$target: edit partitions.yaml and the account, then snakemake --profile slurm"; \
 	fi
 
 clean:
-	rm -rf results/* logs .snakemake
+	rm -rf results/* logs benchmarks .snakemake
 	touch results/.gitkeep

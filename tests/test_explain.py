@@ -920,3 +920,52 @@ def test_explained_sample_sets_by_status_and_tissue():
     assert explain.explained_samples(sheet, cancers, ["a"], 0).tolist() == [1, 2, 3]
     focus_test = {"split": "test", "tissues": "focus", "status": "any"}
     assert explain.explained_samples(sheet, focus_test, ["b"], 0).tolist() == [3, 4]
+
+
+def test_a_stopped_job_keeps_its_finished_models(tmp_path, monkeypatch):
+    """A job stopped after its first model (the rerun finds its outputs deleted, as Snakemake
+    deletes a stopped job's outputs) takes that model's attributions from the staged file,
+    explains only the second, and writes what an uninterrupted job writes; a staged file of
+    other settings is not taken."""
+    genes, paths = write_inputs(tmp_path, "mlp")
+    setting = {"repeats": 2}
+
+    def run(folder, **changes):
+        explain.run(
+            expression=tmp_path / "expr.parquet", samples=tmp_path / "samples.parquet",
+            models=paths, references={}, arch="mlp", explainer="Saliency", setting_name="plain",
+            setting={**setting, **changes}, explain_config=EXPLAIN_CONFIG, seed=4,
+            outputs=[str(tmp_path / folder / f"{m}.parquet") for m in ("m01", "m02")],
+        )  # fmt: skip
+        return [(tmp_path / folder / f"{m}.parquet").read_bytes() for m in ("m01", "m02")]
+
+    whole = run("whole")
+    explained, original = [], explain.explain_model
+
+    def stopped_at_the_second(model, *args, **kwargs):
+        explained.append(model)
+        if len(explained) == 2:
+            raise KeyboardInterrupt  # the job is killed
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(explain, "explain_model", stopped_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        run("stopped")
+    assert not list((tmp_path / "stopped").glob("*.parquet"))  # no output of a stopped job
+    assert len(list((tmp_path / "stopped").glob(".m01.parquet.*.staged"))) == 1
+    monkeypatch.setattr(explain, "explain_model", original)
+    calls = []
+    monkeypatch.setattr(
+        explain, "load_model", lambda p, *a: calls.append(p) or train.load_model(p, *a)
+    )
+    assert run("stopped") == whole
+    assert calls == [paths[1]]  # the first model was not explained again
+    assert not list((tmp_path / "stopped").glob(".*staged"))
+    with pytest.raises(KeyboardInterrupt):  # stopped again, then rerun with other settings
+        monkeypatch.setattr(explain, "explain_model", stopped_at_the_second)
+        explained.clear()
+        run("other")
+    monkeypatch.setattr(explain, "explain_model", original)
+    calls.clear()
+    run("other", repeats=3)
+    assert calls == paths  # the staged file of repeats 2 was not taken

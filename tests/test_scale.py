@@ -1,5 +1,6 @@
 """Job sizes from the config (txai.scale), and the paper-scale DAG they give."""
 
+import copy
 import re
 
 import numpy as np
@@ -11,6 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from txai import draws, explain, fast_cnn, models, plan, sanity, scale
 from txai.config import model_ids, setting_for
+from txai.io import InputError
 
 PAPER = REPO / "config" / "paper.yaml"
 HOST_LIMIT_MB = 64_000
@@ -211,8 +213,39 @@ def test_parameters_agree_with_the_model(paper, arch):
     assert scale.parameters(config, arch) == sum(p.numel() for p in model.parameters()) - batchnorm
 
 
+def test_no_paper_job_asks_for_more_than_hpc_max_runtime(paper_dry_run, paper):
+    minutes = [int(re.search(r"runtime=(\d+)", line)[1]) for _, line in jobs(paper_dry_run)]
+    assert len(minutes) > 500 and max(minutes) <= paper["hpc"]["max_runtime"] == 1440
+
+
+def test_explain_batches_are_sized_to_fit_hpc_max_runtime(paper):
+    config = copy.deepcopy(paper)
+    config["hpc"]["max_runtime"] = 20  # the paper's CNN batches of 5 models ask for up to 22
+    for arch in ("mlp", "cnn"):
+        batches = plan.batches(config, arch, scale.runtime_min)
+        models = [m for name, batch in batches.items() if name != "curves" for m in batch]
+        assert models == model_ids(config["train"][arch])  # every model once, in order
+        for job in plan.explain_jobs(config, arch, scale.runtime_min):
+            if job.batch != "curves":
+                asks = scale.runtime_min(config, "explain", arch=arch, explainer=job.explainer,
+                                         setting=job.spec, models=job.models)  # fmt: skip
+                assert asks <= 20 and len(job.models) <= 5
+    cnn = plan.batches(config, "cnn", scale.runtime_min)
+    assert len(cnn["b01"]) == 4 and "m01" in cnn["b01"]  # m01 costs its 5 replicates
+    assert len(cnn) > len(plan.batches(paper, "cnn", scale.runtime_min))
+    config["hpc"]["max_runtime"] = 10  # below one CNN model with its replicates
+    with pytest.raises(InputError, match="explaining cnn model m01 alone is estimated at 1[1-9]"):
+        plan.batches(config, "cnn", scale.runtime_min)
+
+
+def test_a_retried_job_asks_for_more_memory_and_time(paper):
+    assert [scale.on_attempt(paper, "mem_mb", 4000, a) for a in (1, 2, 3)] == [4000, 6000, 8000]
+    assert [scale.on_attempt(paper, "runtime", 600, a) for a in (1, 2, 3)] == [600, 900, 1200]
+    assert scale.on_attempt(paper, "runtime", 1200, 2) == 1440  # never above hpc.max_runtime
+
+
 def test_jobs_of_a_rule_ask_alike(paper_dry_run):
-    """A SLURM array gives every task its first task's resources: each rule asks for one size."""
+    """Every job of a rule asks for the rule's largest request (the cost model prices a rule)."""
     asks = {}
     for rule, line in jobs(paper_dry_run):
         ask = re.findall(r"(gpu|mem_mb|runtime)=(\d+)", line)

@@ -6,6 +6,7 @@ Debian packages when absent and writes /etc/slurm/slurm.conf and gres.conf, unle
 configuration it did not write is there (then it skips).
 """
 
+import math
 import os
 import re
 import shutil
@@ -115,14 +116,14 @@ def test_gpu_rules_ran_on_the_gpu_partition_with_a_gpu(slurm_run):
     assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:], strict=False))
 
 
-def test_attribution_ran_as_job_arrays(slurm_run):
+def test_every_job_is_its_own_submission(slurm_run):
+    """No job arrays (the plugin can hold back a partial array forever under -j): one sbatch
+    per job, each with its own request."""
     _, jobs, log = slurm_run
-    explain = [job for job in jobs if rule_of(job).startswith("explain_")]
-    assert len(explain) == len(re.findall(r"^rule explain_\w+:", log, re.M))
-    assert all("ArrayTaskId" in job for job in explain)
-    # One array per attribution rule (tiny: mlp and cnn, the model batch b01 and the curves).
-    rules = {rule_of(job) for job in explain}
-    assert len({job["ArrayJobId"] for job in explain}) == len(rules) == 4
+    assert len(jobs) == len(re.findall(r"^rule \w+:", log, re.M))  # `all` is a localrule
+    assert not any("ArrayTaskId" in job for job in jobs)
+    explain = {rule_of(job) for job in jobs if rule_of(job).startswith("explain_")}
+    assert len(explain) == 4  # tiny: mlp and cnn, the model batch b01 and the curves
 
 
 def test_outputs_equal_a_local_run_byte_for_byte(slurm_run, tiny_reference):
@@ -132,9 +133,17 @@ def test_outputs_equal_a_local_run_byte_for_byte(slurm_run, tiny_reference):
     assert [name for name in local if cluster[name] != local[name]] == []
 
 
+def minutes(limit: str) -> int:
+    """A SLURM time limit ([D-]HH:MM:SS) in minutes."""
+    days, _, clock = limit.rpartition("-")
+    hours, mins, _ = (int(x) for x in clock.split(":"))
+    return int(days or 0) * 1440 + hours * 60 + mins
+
+
 def test_cancelled_training_resumes_from_its_checkpoint(cluster, tmp_path):
     """Issue 11: a training job cancelled mid-way, as preemption does, is submitted again (the
-    profile's retries) and resumes from its checkpoint to the weights of an uninterrupted run."""
+    profile's retries) with more memory and time (issue 23), and resumes from its checkpoint to
+    the weights of an uninterrupted run."""
     config = yaml.safe_load(TINY.read_text())
     # About 20 s of training, a checkpoint every 100 epochs.
     config["train"].update(max_epochs=3000, early_stopping=3000, checkpoint_every=100)
@@ -161,8 +170,12 @@ def test_cancelled_training_resumes_from_its_checkpoint(cluster, tmp_path):
         job = re.search(rf"^(\d+) rule_train_wildcards_mlp_m01 {root}$", queue, re.M)[1]
         subprocess.run(["scancel", job], check=True)
         assert run.wait(timeout=600) == 0, (tmp_path / "slurm.log").read_text()[-5000:]
-    states = [j["JobState"] for j in slurm_jobs(root) if rule_of(j) == "train"]
-    assert sorted(states) == ["CANCELLED", "COMPLETED"]
+    first, second = sorted((j for j in slurm_jobs(root) if rule_of(j) == "train"),
+                           key=lambda j: int(j["JobId"]))  # fmt: skip
+    assert (first["JobState"], second["JobState"]) == ("CANCELLED", "COMPLETED")
+    memory = [int(re.fullmatch(r"(\d+)M", j["MinMemoryNode"])[1]) for j in (first, second)]
+    assert memory[1] == math.ceil(1.5 * memory[0])  # hpc.retry_growth 0.5
+    assert minutes(second["TimeLimit"]) > minutes(first["TimeLimit"])
     train_log = (root / "logs/train/mlp/m01.log").read_text()
     assert re.search(r"resumed from .* at epoch [1-9]", train_log)
     local = tmp_path / "local"

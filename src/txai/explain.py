@@ -16,6 +16,7 @@ first of BACKENDS that serves the model and explainer (Captum's serves every one
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -130,7 +131,17 @@ def run(
         frames = {kind: io.read_table(references[kind])}
         pools = sample_pools(frames, kind, sheet["class"].tolist(), genes).to(dev)
     log.info("%s %s %s: %d samples on %s", arch, explainer, setting_name, len(x), dev)
-    for path in tqdm(models, desc=f"{arch} {explainer} {setting_name}", unit="model", disable=None):
+    read = [expression, samples, *references.values()]  # written anew, they get new stamps
+    job = [arch, explainer, setting_name, setting, explain_config, seed, *map(io.stamp, read)]
+    staged = [
+        io.staged(out, *job, io.stamp(path)) for path, out in zip(models, outputs, strict=True)
+    ]
+    todo = list(zip(models, staged, strict=True))
+    for path, stage in tqdm(todo, desc=f"{arch} {explainer} {setting_name}", unit="model",
+                            disable=None):  # fmt: skip
+        if stage.exists():
+            log.info("%s: finished before this job was stopped, taken from %s", path, stage)
+            continue
         model = load_model(path, genes, dev)
         name = Path(path).parent.name
         target = sheet["class_index"].to_numpy().copy()
@@ -149,9 +160,10 @@ def run(
             memory_mb=explain_config.get("memory_mb"),
         )  # fmt: skip
         top = explain_config["top_k"] if setting.get("store") == "top" else None
-        out = outputs[models.index(path)]
-        write_attributions(blocks, sheet["sample"].tolist(), genes, out, top)
+        write_attributions(blocks, sheet["sample"].tolist(), genes, stage, top)
         log.info("%s %s %s %s: %d blocks", arch, explainer, setting_name, name, len(blocks))
+    for stage, out in zip(staged, outputs, strict=True):
+        os.replace(stage, out)
 
 
 def write_attributions(

@@ -53,6 +53,29 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def staged(dest: str | os.PathLike, *identity) -> Path:
+    """Where a job that writes several outputs keeps one it has finished until the job ends and
+    moves them all into place: hidden beside `dest`, named by a digest of what the output is
+    computed from (`identity`: JSON-able values). Snakemake deletes a stopped job's outputs
+    before running it again, not these files, so the rerun takes a finished output from its
+    staged file (when the identity is the same) instead of computing it again. A staged file
+    of another identity, left by a run of other inputs or settings, is removed."""
+    dest = Path(dest)
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    path = dest.with_name(f".{dest.name}.{key[:16]}.staged")
+    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.staged"):
+        if stale != path:
+            stale.unlink()
+    return path
+
+
+def stamp(path: str | os.PathLike) -> list:
+    """A file's path, size and modification time: its identity for `staged`, without reading it
+    (a file written anew gets a new stamp)."""
+    info = os.stat(path)
+    return [str(path), info.st_size, info.st_mtime_ns]
+
+
 def rng(seed: int, *keys: str | int) -> np.random.Generator:
     """A random generator for one named stream of the master seed (stable across runs)."""
     words = [zlib.crc32(k.encode()) if isinstance(k, str) else int(k) for k in keys]

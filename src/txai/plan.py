@@ -19,6 +19,7 @@ from txai.config import (
     model_ids,
     setting_for,
 )
+from txai.io import InputError
 
 ARCHS = ("mlp", "cnn")
 DEMO = {
@@ -152,14 +153,39 @@ def settings(config: dict) -> dict[str, dict]:
     return {**config["explain"]["settings"], **curves.settings(config["simulate"])}
 
 
-def batches(config: dict, arch: str) -> dict[str, list[str]]:
-    """The models of each explain rule of an architecture: batches b01, b02, ... of
-    `explain.models_per_job` models (0: one batch), then `curves`, the first
-    `simulate.models`, which the curve settings explain."""
+def batches(config: dict, arch: str, price=None) -> dict[str, list[str]]:
+    """The models of each explain rule of an architecture: batches b01, b02, ... of up to
+    `explain.models_per_job` models (0: no limit), then `curves`, the first `simulate.models`,
+    which the curve settings explain. With `price` (`txai.scale.runtime_min`, passed in as the
+    cost model imports this module), each batch is as many models as fit in `hpc.max_runtime`
+    (a replicate model costs its replicates)."""
     ids = model_ids(config["train"][arch])
-    size = config["explain"]["models_per_job"] or len(ids)
-    out = {f"b{i // size + 1:02d}": ids[i : i + size] for i in range(0, len(ids), size)}
-    return out | {"curves": ids[: config["simulate"]["models"]]}
+    most, limit = config["explain"]["models_per_job"] or len(ids), config["hpc"]["max_runtime"]
+    specs = [(e, setting[arch]) for setting in config["explain"]["settings"].values()
+             for e in explainers_by_arch(config)[arch]]  # fmt: skip
+
+    def minutes(models: list[str]) -> int:
+        if price is None:
+            return 0
+        return max(price(config, "explain", arch=arch, explainer=e, setting=s, models=models)
+                   for e, s in specs)  # fmt: skip
+
+    out: list[list[str]] = []
+    for model in ids:
+        if out and len(out[-1]) < most and minutes([*out[-1], model]) <= limit:
+            out[-1].append(model)
+        elif minutes([model]) > limit:
+            raise InputError(
+                f"config: explaining {arch} model {model} alone is estimated at {minutes([model])} "
+                f"minutes, more than hpc.max_runtime = {limit}: lower the "
+                "explain settings' repeats, references or replicates, or raise hpc.max_runtime "
+                "if your GPU partition allows longer jobs."
+            )
+        else:
+            out.append([model])
+    return {f"b{i:02d}": batch for i, batch in enumerate(out, 1)} | {
+        "curves": ids[: config["simulate"]["models"]]
+    }
 
 
 class Job(NamedTuple):
@@ -173,12 +199,13 @@ class Job(NamedTuple):
     models: list[str]
 
 
-def explain_jobs(config: dict, arch: str) -> list[Job]:
+def explain_jobs(config: dict, arch: str, price=None) -> list[Job]:
     """Every explain job of an architecture the workflow asks for: each explainer in each of
-    the config's settings for each batch, and the curve settings the curves read."""
+    the config's settings for each batch (`batches`, sized by `price`), and the curve settings
+    the curves read."""
     explainers = explainers_by_arch(config)[arch]
     wanted = {(s, e) for _, _, s, e in curves.sources(config["simulate"], arch, explainers)}
-    models = batches(config, arch)
+    models = batches(config, arch, price)
     jobs = []
     for name, setting in settings(config).items():
         for explainer in explainers:

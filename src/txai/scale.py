@@ -33,6 +33,8 @@ BYTES = 4  # float32 everywhere a matrix is held
 MB = 1_000_000
 BASE_MB = 1_000  # Python, torch and pandas themselves
 BACKWARD = 3  # a forward and a backward pass cost about three forwards
+SOURCE_GENES = 60_000  # genes of a GENCODE-wide source matrix (Xena's toil: 60,498)
+PARSE_MB_S = 20  # text matrices parsed by pandas' C reader (assumed)
 
 
 def size(config: dict) -> dict:
@@ -404,9 +406,19 @@ def runtime_min(config: dict, stage: str, **job) -> int:
     hpc = config["hpc"]
     if stage in ("train", "crossval", "explain", "sanity"):
         minutes = seconds(config, stage, **job) / 60
+    elif stage == "cohort":  # parsing the sources' text: every gene they hold, ~8 bytes a value
+        minutes = size(config)["samples"] * SOURCE_GENES * 8 / MB / PARSE_MB_S / 60
     else:  # reading and writing: the matrix a few times at the assumed disk speed
         minutes = matrix_mb(config, 4) / hpc["disk_mb_s"] / 60
     return max(hpc["min_runtime"], math.ceil(hpc["margin"] * minutes))
+
+
+def on_attempt(config: dict, kind: str, first: int, attempt: int) -> int:
+    """A job's request of `kind` (mem_mb or runtime) on its `attempt` (1, 2, ...): the first
+    times 1 + hpc.retry_growth x (attempt - 1); a runtime never above hpc.max_runtime."""
+    hpc = config["hpc"]
+    grown = math.ceil(first * (1 + hpc["retry_growth"] * (attempt - 1)))
+    return min(grown, hpc["max_runtime"]) if kind == "runtime" else grown
 
 
 def table(config: dict) -> pd.DataFrame:
@@ -421,7 +433,7 @@ def table(config: dict) -> pd.DataFrame:
                  + seconds(config, "crossval", arch=arch)) / 3600  # fmt: skip
         rows.append((f"train {arch}", len(ids) + 1, flops, hours, mem_mb(config, "train"),
                      len(ids) * model_mb))  # fmt: skip
-        jobs = plan.explain_jobs(config, arch)
+        jobs = plan.explain_jobs(config, arch, runtime_min)
         flops = sum(explain_flops(config, arch, j.explainer, j.spec, j.models) for j in jobs)
         memory = max(mem_mb(config, "explain", arch=arch, explainer=j.explainer, setting=j.spec,
                             models=j.models) for j in jobs)  # fmt: skip

@@ -22,29 +22,32 @@ ARCHS = plan.ARCHS
 COHORT = plan.cohort_inputs(config)
 EXPLAINERS = explainers_by_arch(config)
 SETTINGS = plan.settings(config)
-JOBS = {arch: plan.explain_jobs(config, arch) for arch in ARCHS}
+JOBS = {arch: plan.explain_jobs(config, arch, scale.runtime_min) for arch in ARCHS}
 SIMULATE = config["simulate"]
 TITLE = f"{plan.label(config)}; config seed {config['seed']}"  # under every figure
 MATRIX = [str(p) for p in io.matrix_paths("results/data/expression.parquet")]  # its sidecars
 
 
-def mem(stage, **job):
-    """A rule's mem_mb from the config (txai.scale), so a dry run shows it."""
-    return scale.mem_mb(config, stage, **job)
+def mem(stage, *jobs, **job):
+    """A rule's mem_mb from the config (txai.scale), so a dry run shows it: one request for
+    all its jobs, the largest over `jobs` (dicts of arch, explainer, ...). It grows on each
+    retry (`scale.on_attempt`)."""
+    return retried("mem_mb", max(scale.mem_mb(config, stage, **j) for j in jobs or [job]))
 
 
-def runtime(stage, **job):
-    """A rule's runtime in minutes from the config (txai.scale). Every job of a rule asks for
-    the same (the largest), as a SLURM array gives all its tasks the first task's resources."""
-    return scale.runtime_min(config, stage, **job)
+def runtime(stage, *jobs, **job):
+    """A rule's runtime in minutes from the config (txai.scale), as `mem` its memory."""
+    return retried("runtime", max(scale.runtime_min(config, stage, **j) for j in jobs or [job]))
 
 
-def explain_resource(size, arch, jobs):
-    """The largest mem or runtime among an explain rule's jobs."""
-    return max(
-        size("explain", arch=arch, explainer=j.explainer, setting=j.spec, models=j.models)
-        for j in jobs
-    )
+def retried(kind, first):
+    """A resource Snakemake asks for anew on each attempt of a job (--retries)."""
+    return lambda wildcards, attempt: scale.on_attempt(config, kind, first, attempt)
+
+
+def explain_costs(arch, jobs):
+    """The cost-model arguments (txai.scale) of an explain rule's jobs."""
+    return [dict(arch=arch, explainer=j.explainer, setting=j.spec, models=j.models) for j in jobs]
 
 
 def attribution_files(arch, settings):

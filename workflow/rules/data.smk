@@ -1,9 +1,11 @@
 # Files given as URLs (a GTEx + TCGA source's, annotation lists) are downloaded once, their
-# SHA-256 checked when configured.
+# SHA-256 checked when configured, on the machine snakemake runs on (a local rule: cluster
+# compute nodes are often offline).
 DOWNLOADS = plan.downloads(config)
 
 
 rule download:
+    localrule: True
     output:
         "results/downloads/{name}",
     log:

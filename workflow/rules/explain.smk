@@ -2,7 +2,7 @@
 # its models with one explainer and setting, and writes one file per model. The curve settings
 # explain the first simulate.models models, in rule explain_{arch}_curves.
 for _arch in ARCHS:
-    for _batch, _models in plan.batches(config, _arch).items():
+    for _batch, _models in plan.batches(config, _arch, scale.runtime_min).items():
         _jobs = [job for job in JOBS[_arch] if job.batch == _batch]
 
         rule:
@@ -36,8 +36,8 @@ for _arch in ARCHS:
             threads: config["train"]["threads"]
             resources:
                 gpu=1,
-                mem_mb=explain_resource(mem, _arch, _jobs),
-                runtime=explain_resource(runtime, _arch, _jobs),
+                mem_mb=mem("explain", *explain_costs(_arch, _jobs)),
+                runtime=runtime("explain", *explain_costs(_arch, _jobs)),
             conda:
                 "../../envs/torch.yaml"
             script:

@@ -25,8 +25,8 @@ rule sanity_arch:
     threads: config["train"]["threads"]
     resources:
         gpu=1,
-        mem_mb=max(mem("sanity", arch=arch) for arch in ARCHS),
-        runtime=max(runtime("sanity", arch=arch) for arch in ARCHS),
+        mem_mb=mem("sanity", *({"arch": arch} for arch in ARCHS)),
+        runtime=runtime("sanity", *({"arch": arch} for arch in ARCHS)),
     conda:
         "../../envs/torch.yaml"
     script:

@@ -22,7 +22,7 @@ rule train:
     resources:
         gpu=1,
         mem_mb=mem("train"),
-        runtime=max(runtime("train", arch=arch) for arch in ARCHS),
+        runtime=runtime("train", *({"arch": arch} for arch in ARCHS)),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -52,7 +52,7 @@ rule crossval:
     resources:
         gpu=1,
         mem_mb=mem("train"),
-        runtime=max(runtime("crossval", arch=arch) for arch in ARCHS),
+        runtime=runtime("crossval", *({"arch": arch} for arch in ARCHS)),
     conda:
         "../../envs/torch.yaml"
     script:
