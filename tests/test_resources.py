@@ -86,6 +86,7 @@ def test_the_tiny_run_fits_its_declared_memory(tiny_reference):
     found = resources.records(tiny_reference)
     assert {r["path"] for r in found} == expected  # one record per job with a log
     rules = {r["rule"] for r in found}
-    assert "train" in rules and any(rule.startswith("explain_") for rule in rules)
+    assert {"train_mlp_m01_m03", "train_cnn_m01_s02"} <= rules  # packed training jobs
+    assert any(rule.startswith("explain_") for rule in rules)
     assert all(r["mem_mb"] and r["runtime"] and r["peak_host_mb"] > 0 for r in found)
     assert resources.check(tiny_reference) == [], resources.table(found)

@@ -104,7 +104,7 @@ def test_gpu_rules_ran_on_the_gpu_partition_with_a_gpu(slurm_run):
     # The rules whose jobs Snakemake listed with gpu=1 among their resources.
     gpu_job = r"^rule (\w+):\n(?:    .+\n)*?    resources: .*\bgpu=1\b"
     gpu_rules = set(re.findall(gpu_job, log, re.M))
-    assert {"train", "crossval", "sanity_arch", "explain_mlp_b01"} <= gpu_rules
+    assert {"train_mlp_m01_m03", "crossval", "sanity_arch", "explain_mlp_b01"} <= gpu_rules
     for job in jobs:
         if rule_of(job) in gpu_rules:
             assert job["Partition"] == "gpu" and job["TresPerJob"] == "gres:gpu:1", job
@@ -167,16 +167,16 @@ def test_cancelled_training_resumes_from_its_checkpoint(cluster, tmp_path):
             ["squeue", "--noheader", "--states=RUNNING", "--format=%i %k %Z"],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-        job = re.search(rf"^(\d+) rule_train_wildcards_mlp_m01 {root}$", queue, re.M)[1]
+        job = re.search(rf"^(\d+) rule_train_mlp_m01_m03 {root}$", queue, re.M)[1]
         subprocess.run(["scancel", job], check=True)
         assert run.wait(timeout=600) == 0, (tmp_path / "slurm.log").read_text()[-5000:]
-    first, second = sorted((j for j in slurm_jobs(root) if rule_of(j) == "train"),
+    first, second = sorted((j for j in slurm_jobs(root) if rule_of(j) == "train_mlp_m01_m03"),
                            key=lambda j: int(j["JobId"]))  # fmt: skip
     assert (first["JobState"], second["JobState"]) == ("CANCELLED", "COMPLETED")
     memory = [int(re.fullmatch(r"(\d+)M", j["MinMemoryNode"])[1]) for j in (first, second)]
     assert memory[1] == math.ceil(1.5 * memory[0])  # hpc.retry_growth 0.5
     assert minutes(second["TimeLimit"]) > minutes(first["TimeLimit"])
-    train_log = (root / "logs/train/mlp/m01.log").read_text()
+    train_log = (root / "logs/train/mlp/m01_m03.log").read_text()
     assert re.search(r"resumed from .* at epoch [1-9]", train_log)
     local = tmp_path / "local"
     local.mkdir()

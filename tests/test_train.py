@@ -420,9 +420,9 @@ def write_inputs(folder, x, y, train_mask):
 
 def run(inputs, out, arch="mlp", model="m01", **changes):
     train.run(
-        **inputs, arch=arch, model=model, arch_config=CONFIGS[arch],
+        **inputs, arch=arch, models=[model], arch_config=CONFIGS[arch],
         common=common(max_epochs=8, **changes), seed=SEED,
-        out_model=out / "model.pt", out_meta=out / "meta.json",
+        out_models=[out / "model.pt"], out_metas=[out / "meta.json"],
     )  # fmt: skip
 
 
@@ -451,8 +451,8 @@ def test_run_writes_model_and_meta(arch, model, kind, tmp_path, monkeypatch):
     run(inputs, tmp_path / "a", arch=arch, model=model, accuracy_floor=0.3, checkpoint_every=2)
     monkeypatch.undo()
 
-    # checkpoints at epochs 2, 4, 6, 8, then the model; the checkpoint is gone at the end
-    assert saves == ["checkpoint.pt"] * 4 + ["model.pt"]
+    # checkpoints at epochs 2, 4, 6, 8 and at the end, then the model; the checkpoint is gone
+    assert saves == ["checkpoint.pt"] * 5 + ["model.pt"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["meta.json", "model.pt"]
     meta = json.loads((tmp_path / "a" / "meta.json").read_text())
     assert set(meta) >= {
@@ -541,3 +541,42 @@ def test_the_arithmetic_is_chosen_and_set_explicitly():
     for kind, mode in (("tf32", "tf32"), ("bf16", "ieee"), ("fp32", "ieee")):
         train.float32_arithmetic(kind)
         assert io.float32_precision(torch) == {"cuda_matmul": mode, "cudnn_conv": mode}
+
+
+def test_a_stopped_packed_job_trains_no_model_twice(tmp_path, monkeypatch):
+    """A job of three models stopped while training the third: its rerun (Snakemake deleted
+    the outputs) resumes the first two at their last epoch and the third where it was, to the
+    bytes of an uninterrupted job; the checkpoints are gone once the job ends."""
+    x, y, train_mask = synthetic()
+    inputs = write_inputs(tmp_path, x, y, train_mask)
+    models = ["m01", "m02", "m03"]
+
+    def packed(folder):
+        out = [tmp_path / folder / m for m in models]
+        train.run(
+            **inputs, arch="mlp", models=models, arch_config=CONFIGS["mlp"],
+            common=common(max_epochs=8, checkpoint_every=2), seed=SEED,
+            out_models=[o / "model.pt" for o in out], out_metas=[o / "meta.json" for o in out],
+        )  # fmt: skip
+        return [(o / name).read_bytes() for o in out for name in ("model.pt", "meta.json")]
+
+    whole = packed("whole")
+    epochs, real = [], train.predict
+
+    def stopped(model, xs, *args, **kwargs):  # predict runs once per epoch, then for the test
+        epochs.append(1)
+        if len(epochs) == 2 * 9 + 5:  # two models (8 epochs and the test each), then 5 epochs
+            raise KeyboardInterrupt
+        return real(model, xs, *args, **kwargs)
+
+    monkeypatch.setattr(train, "predict", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        packed("stopped")
+    for m in models:  # as Snakemake deletes a stopped job's outputs
+        for name in ("model.pt", "meta.json"):
+            (tmp_path / "stopped" / m / name).unlink(missing_ok=True)
+    epochs.clear()
+    monkeypatch.setattr(train, "predict", lambda *a, **k: epochs.append(1) or real(*a, **k))
+    assert packed("stopped") == whole
+    assert len(epochs) == 1 + 1 + (8 - 4) + 1  # the first two: their test; the third: on from 4
+    assert not list((tmp_path / "stopped").rglob("checkpoint.pt"))

@@ -9,6 +9,7 @@ workflow asks for, and the reference pools each needs.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from txai import cohort, curves, data, paths, sources
@@ -151,6 +152,23 @@ def settings(config: dict) -> dict[str, dict]:
     """Every explain setting of the run, {name: {arch: setting}}: the config's, then the
     curves' own (`txai.curves.settings`)."""
     return {**config["explain"]["settings"], **curves.settings(config["simulate"])}
+
+
+def train_batches(config: dict, arch: str, price=None) -> dict[str, list[str]]:
+    """The models of each training job of an architecture, named by their first and last model
+    (m01, or m01_m60): consecutive models packed while their compute estimated by `price`
+    (`txai.scale.seconds`, passed in as the cost model imports this module) stays within
+    `hpc.pack_minutes`; one model a job without a price or with pack_minutes 0."""
+    ids = model_ids(config["train"][arch])
+    limit = 60 * config["hpc"]["pack_minutes"]
+    each = price(config, "train", arch=arch) if price is not None and limit else math.inf
+    out: list[list[str]] = []
+    for model in ids:
+        if out and (len(out[-1]) + 1) * each <= limit:
+            out[-1].append(model)
+        else:
+            out.append([model])
+    return {batch[0] if len(batch) == 1 else f"{batch[0]}_{batch[-1]}": batch for batch in out}
 
 
 def batches(config: dict, arch: str, price=None) -> dict[str, list[str]]:

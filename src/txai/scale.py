@@ -390,8 +390,8 @@ def seconds(config: dict, stage: str, **job) -> float:
     """Compute seconds of one job of a GPU stage: training at train.precision's rate,
     attribution at fp32's."""
     arch, train = job["arch"], rate(config, training_precision(config))
-    if stage == "train":
-        return train_flops(config, arch) / train
+    if stage == "train":  # one model, or the `models` of a packed job
+        return len(job.get("models", [None])) * train_flops(config, arch) / train
     if stage == "crossval":
         return (config["train"]["crossval_folds"] - 1) * train_flops(config, arch) / train
     fp32 = rate(config, "fp32")
@@ -431,7 +431,8 @@ def table(config: dict) -> pd.DataFrame:
         flops = train_flops(config, arch) * (len(ids) + config["train"]["crossval_folds"] - 1)
         hours = (len(ids) * seconds(config, "train", arch=arch)
                  + seconds(config, "crossval", arch=arch)) / 3600  # fmt: skip
-        rows.append((f"train {arch}", len(ids) + 1, flops, hours, mem_mb(config, "train"),
+        jobs = len(plan.train_batches(config, arch, seconds)) + 1  # and cross-validation
+        rows.append((f"train {arch}", jobs, flops, hours, mem_mb(config, "train"),
                      len(ids) * model_mb))  # fmt: skip
         jobs = plan.explain_jobs(config, arch, runtime_min)
         flops = sum(explain_flops(config, arch, j.explainer, j.spec, j.models) for j in jobs)

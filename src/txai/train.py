@@ -204,18 +204,12 @@ def fit(
             label, state["epoch"], hp["max_epochs"], val_loss, val_acc, opt.param_groups[0]["lr"],
         )  # fmt: skip
         if checkpoint is not None and checkpoint_every and state["epoch"] % checkpoint_every == 0:
-            saved = {
-                "fingerprint": run_id,
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(x_train.device) if cuda else None,
-                "numpy_rng": r.bit_generator.state,
-                "state": state,
-            }
-            save_torch(saved, checkpoint)
+            save_torch(
+                checkpointed(model, opt, sched, r, run_id, state, x_train.device), checkpoint
+            )
     bar.close()
+    if checkpoint is not None:  # the last epoch: a rerun of a stopped job resumes here
+        save_torch(checkpointed(model, opt, sched, r, run_id, state, x_train.device), checkpoint)
     model.load_state_dict(state["best"])
     log.info(
         "%s: %d epochs, best validation loss %.4f at epoch %d",
@@ -225,6 +219,20 @@ def fit(
         state["best_epoch"],
     )
     return {k: state[k] for k in ("epoch", "best_epoch", "best_loss", "history")}
+
+
+def checkpointed(model, opt, sched, r, run_id: str, state: dict, where: torch.device) -> dict:
+    """Everything a resumed `fit` needs to go on as if never stopped."""
+    return {
+        "fingerprint": run_id,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(where) if where.type == "cuda" else None,
+        "numpy_rng": r.bit_generator.state,
+        "state": state,
+    }
 
 
 def fingerprint(model: nn.Module, data: tuple, hp: dict, seed: int) -> str:
@@ -367,45 +375,57 @@ def run(
     samples,
     genes,
     arch: str,
-    model: str,
+    models: list[str],
     arch_config: dict,
     common: dict,
     seed: int,
-    out_model,
-    out_meta,
+    out_models: list,
+    out_metas: list,
 ) -> None:
-    """Train one model of an ensemble on the shared split; write `model.pt` and `meta.json`."""
+    """Train models of an ensemble on the shared split, one after another; write each one's
+    `model.pt` and `meta.json` when it is trained.
+
+    Each model trains from its own checkpoint (`checkpoint.pt` beside its files), kept until
+    every model of the job is written: a stopped job's rerun, whose outputs Snakemake deleted,
+    resumes each model where it was, a finished one at its last epoch, so no model is trained
+    twice.
+    """
     gene_ids, x, sheet = load_split(expression, samples)
     y = sheet["class_index"].to_numpy()
     train = (sheet["split"] == "train").to_numpy()
-    checkpoint = Path(out_model).with_name("checkpoint.pt")
-    net, kwargs, record = train_model(
-        arch, model, arch_config, common, seed, x, y, train, io.read_table(genes), checkpoint
-    )
-    test = ~train
-    predicted = predict(net, torch.tensor(x[test], device=device(common["device"])))
-    test_acc = float((predicted.argmax(1).cpu().numpy() == y[test]).mean())
-    floor = common["accuracy_floor"]
-    if test_acc < floor:
-        raise AccuracyError(
-            f"model {arch} {model}: test accuracy {test_acc:.4f} is below the accuracy floor "
-            f"{floor} (train.accuracy_floor). Train longer (train.max_epochs), adjust its "
-            "hyperparameters, or lower the floor."
+    annotation = io.read_table(genes)
+    checkpoints = [Path(out).with_name("checkpoint.pt") for out in out_models]
+    for model, out_model, out_meta, checkpoint in zip(
+        models, out_models, out_metas, checkpoints, strict=True
+    ):
+        net, kwargs, record = train_model(
+            arch, model, arch_config, common, seed, x, y, train, annotation, checkpoint
         )
-    save_model(net.cpu(), arch, kwargs, gene_ids, out_model)
-    order = kwargs.get("order", range(len(gene_ids)))
-    meta = {
-        "arch": arch,
-        "model": model,
-        **record,
-        "gene_order": [gene_ids[i] for i in order],
-        "classes": sorted(sheet["class"].unique()),
-        "test_accuracy": test_acc,
-        "n_test": int(test.sum()),
-    }
-    io.write_json(meta, out_meta)
-    checkpoint.unlink(missing_ok=True)
-    log.info("%s %s: test accuracy %.4f", arch, model, test_acc)
+        test = ~train
+        predicted = predict(net, torch.tensor(x[test], device=device(common["device"])))
+        test_acc = float((predicted.argmax(1).cpu().numpy() == y[test]).mean())
+        floor = common["accuracy_floor"]
+        if test_acc < floor:
+            raise AccuracyError(
+                f"model {arch} {model}: test accuracy {test_acc:.4f} is below the accuracy floor "
+                f"{floor} (train.accuracy_floor). Train longer (train.max_epochs), adjust its "
+                "hyperparameters, or lower the floor."
+            )
+        save_model(net.cpu(), arch, kwargs, gene_ids, out_model)
+        order = kwargs.get("order", range(len(gene_ids)))
+        meta = {
+            "arch": arch,
+            "model": model,
+            **record,
+            "gene_order": [gene_ids[i] for i in order],
+            "classes": sorted(sheet["class"].unique()),
+            "test_accuracy": test_acc,
+            "n_test": int(test.sum()),
+        }
+        io.write_json(meta, out_meta)
+        log.info("%s %s: test accuracy %.4f", arch, model, test_acc)
+    for checkpoint in checkpoints:
+        checkpoint.unlink(missing_ok=True)
 
 
 def folds(labels: np.ndarray, k: int, r: np.random.Generator) -> np.ndarray:

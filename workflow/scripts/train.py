@@ -6,15 +6,16 @@ from txai import train
 from txai.workflow import job
 
 with job(snakemake):
+    p = snakemake.params
     train.run(
         expression=snakemake.input.expression,
         samples=snakemake.input.samples,
         genes=snakemake.input.genes,
-        arch=snakemake.wildcards.arch,
-        model=snakemake.wildcards.model,
-        arch_config=snakemake.params.arch_config,
-        common=snakemake.params.common,
-        seed=snakemake.params.seed,
-        out_model=snakemake.output.model,
-        out_meta=snakemake.output.meta,
+        arch=p.arch,
+        models=p.models,
+        arch_config=p.arch_config,
+        common=p.common,
+        seed=p.seed,
+        out_models=list(snakemake.output.models),
+        out_metas=list(snakemake.output.metas),
     )
