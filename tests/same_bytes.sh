@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A refactor proves itself by identical output bytes: the tiny config with every explainer
 # (tests/config/eight_explainers.yaml), run at BASE (a commit, default HEAD) and on the working
-# tree, each in a fresh folder with temporary files kept (--notemp). Compares the SHA-256 of
+# tree, each with its own copy of those configs (a new key is unknown to an older schema), in a
+# fresh folder with temporary files kept (--notemp). Compares the SHA-256 of
 # every file under results/ but provenance.json (it records the commit). About 5 min a run.
 #   bash tests/same_bytes.sh [BASE]      (make same-bytes BASE=...)
 set -euo pipefail
@@ -15,7 +16,7 @@ for tree in "$work/base" "$repo"; do
   mkdir "$work/run_$name"
   (cd "$work/run_$name" \
     && "$repo/.venv/bin/python" -m snakemake -s "$tree/Snakefile" --cores 2 --notemp \
-      --configfile "$repo/tests/config/tiny.yaml" "$repo/tests/config/eight_explainers.yaml" \
+      --configfile "$tree/tests/config/tiny.yaml" "$tree/tests/config/eight_explainers.yaml" \
       > snakemake.log 2>&1 \
     && find results -type f ! -name provenance.json | sort | xargs sha256sum) > "$work/$name.sha"
 done

@@ -104,7 +104,7 @@ def test_gpu_rules_ran_on_the_gpu_partition_with_a_gpu(slurm_run):
     # The rules whose jobs Snakemake listed with gpu=1 among their resources.
     gpu_job = r"^rule (\w+):\n(?:    .+\n)*?    resources: .*\bgpu=1\b"
     gpu_rules = set(re.findall(gpu_job, log, re.M))
-    assert {"train_mlp_m01_m03", "crossval", "sanity_arch", "explain_mlp_b01"} <= gpu_rules
+    assert {"train_mlp_m01_m03", "crossval", "sanity_arch", "explain_mlp_b01_plain_1"} <= gpu_rules
     for job in jobs:
         if rule_of(job) in gpu_rules:
             assert job["Partition"] == "gpu" and job["TresPerJob"] == "gres:gpu:1", job
@@ -123,7 +123,8 @@ def test_every_job_is_its_own_submission(slurm_run):
     assert len(jobs) == len(re.findall(r"^rule \w+:", log, re.M))  # `all` is a localrule
     assert not any("ArrayTaskId" in job for job in jobs)
     explain = {rule_of(job) for job in jobs if rule_of(job).startswith("explain_")}
-    assert len(explain) == 4  # tiny: mlp and cnn, the model batch b01 and the curves
+    assert explain == set(re.findall(r"^rule (explain_\w+):", log, re.M))
+    assert len(explain) == 10  # tiny: per architecture, b01 in 2 settings, 3 curve settings
 
 
 def test_outputs_equal_a_local_run_byte_for_byte(slurm_run, tiny_reference):

@@ -10,6 +10,7 @@ workflow asks for, and the reference pools each needs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 from txai import cohort, curves, data, paths, sources
@@ -154,14 +155,22 @@ def settings(config: dict) -> dict[str, dict]:
     return {**config["explain"]["settings"], **curves.settings(config["simulate"])}
 
 
-def train_batches(config: dict, arch: str, price=None) -> dict[str, list[str]]:
+class Cost(NamedTuple):
+    """The cost model's prices of a job (`txai.scale.COST`; passed in, as txai.scale imports
+    this module): compute seconds and the runtime request in minutes, both called as
+    (config, stage, arch=..., ...)."""
+
+    seconds: Callable[..., float]
+    runtime: Callable[..., int]
+
+
+def train_batches(config: dict, arch: str, cost: Cost | None = None) -> dict[str, list[str]]:
     """The models of each training job of an architecture, named by their first and last model
-    (m01, or m01_m60): consecutive models packed while their compute estimated by `price`
-    (`txai.scale.seconds`, passed in as the cost model imports this module) stays within
-    `hpc.pack_minutes`; one model a job without a price or with pack_minutes 0."""
+    (m01, or m01_m60): consecutive models packed while their compute estimated by the cost
+    model stays within `hpc.pack_minutes`; one model a job without `cost` or with 0."""
     ids = model_ids(config["train"][arch])
     limit = 60 * config["hpc"]["pack_minutes"]
-    each = price(config, "train", arch=arch) if price is not None and limit else math.inf
+    each = cost.seconds(config, "train", arch=arch) if cost is not None and limit else math.inf
     out: list[list[str]] = []
     for model in ids:
         if out and (len(out[-1]) + 1) * each <= limit:
@@ -171,22 +180,21 @@ def train_batches(config: dict, arch: str, price=None) -> dict[str, list[str]]:
     return {batch[0] if len(batch) == 1 else f"{batch[0]}_{batch[-1]}": batch for batch in out}
 
 
-def batches(config: dict, arch: str, price=None) -> dict[str, list[str]]:
+def batches(config: dict, arch: str, cost: Cost | None = None) -> dict[str, list[str]]:
     """The models of each explain rule of an architecture: batches b01, b02, ... of up to
     `explain.models_per_job` models (0: no limit), then `curves`, the first `simulate.models`,
-    which the curve settings explain. With `price` (`txai.scale.runtime_min`, passed in as the
-    cost model imports this module), each batch is as many models as fit in `hpc.max_runtime`
-    (a replicate model costs its replicates)."""
+    which the curve settings explain. With the cost model (`cost`), each batch is as many
+    models as fit in `hpc.max_runtime` (a replicate model costs its replicates)."""
     ids = model_ids(config["train"][arch])
     most, limit = config["explain"]["models_per_job"] or len(ids), config["hpc"]["max_runtime"]
     specs = [(e, setting[arch]) for setting in config["explain"]["settings"].values()
              for e in explainers_by_arch(config)[arch]]  # fmt: skip
 
     def minutes(models: list[str]) -> int:
-        if price is None:
+        if cost is None:
             return 0
-        return max(price(config, "explain", arch=arch, explainer=e, setting=s, models=models)
-                   for e, s in specs)  # fmt: skip
+        return max(cost.runtime(config, "explain", arch=arch, explainer=e, setting=s,
+                                models=models) for e, s in specs)  # fmt: skip
 
     out: list[list[str]] = []
     for model in ids:
@@ -207,8 +215,8 @@ def batches(config: dict, arch: str, price=None) -> dict[str, list[str]]:
 
 
 class Job(NamedTuple):
-    """One explain job: an explainer in a setting (its name and this architecture's dict) for
-    the models of one batch."""
+    """One explainer in a setting (its name and this architecture's dict) for the models of
+    one batch: what the cost model prices and one output file per model."""
 
     batch: str
     explainer: str
@@ -217,13 +225,13 @@ class Job(NamedTuple):
     models: list[str]
 
 
-def explain_jobs(config: dict, arch: str, price=None) -> list[Job]:
-    """Every explain job of an architecture the workflow asks for: each explainer in each of
-    the config's settings for each batch (`batches`, sized by `price`), and the curve settings
-    the curves read."""
+def explain_jobs(config: dict, arch: str, cost: Cost | None = None) -> list[Job]:
+    """Every explainer, setting and batch the workflow explains for an architecture: each
+    explainer in each of the config's settings for each batch (`batches`, sized by `cost`), and
+    the curve settings the curves read."""
     explainers = explainers_by_arch(config)[arch]
     wanted = {(s, e) for _, _, s, e in curves.sources(config["simulate"], arch, explainers)}
-    models = batches(config, arch, price)
+    models = batches(config, arch, cost)
     jobs = []
     for name, setting in settings(config).items():
         for explainer in explainers:
@@ -234,6 +242,30 @@ def explain_jobs(config: dict, arch: str, price=None) -> list[Job]:
             elif (name, explainer) in wanted:
                 jobs.append(Job("curves", explainer, name, setting[arch], models["curves"]))
     return jobs
+
+
+def explain_packs(config: dict, arch: str, cost: Cost | None = None) -> dict[str, list[Job]]:
+    """The explain jobs Snakemake runs, by rule name suffix ({batch}_{setting}_{n}): the `Job`s
+    of one batch and setting, in explainer order, packed while their compute estimated by the
+    cost model stays within `hpc.pack_minutes`, so job start-up does not dominate; one
+    explainer a job without `cost` or with pack_minutes 0."""
+    limit = 60 * config["hpc"]["pack_minutes"]
+    packs: dict[tuple[str, str], list[tuple[list[Job], float]]] = {}
+    for job in explain_jobs(config, arch, cost):
+        seconds = math.inf
+        if cost is not None and limit:
+            seconds = cost.seconds(config, "explain", arch=arch, explainer=job.explainer,
+                                   setting=job.spec, models=job.models)  # fmt: skip
+        group = packs.setdefault((job.batch, job.setting), [])
+        if group and group[-1][1] + seconds <= limit:
+            group[-1] = (group[-1][0] + [job], group[-1][1] + seconds)
+        else:
+            group.append(([job], seconds))
+    return {
+        f"{batch}_{setting}_{n}": pack
+        for (batch, setting), group in packs.items()
+        for n, (pack, _) in enumerate(group, 1)
+    }
 
 
 def attribution_files(jobs: list[Job], arch: str) -> list[str]:

@@ -398,7 +398,9 @@ def seconds(config: dict, stage: str, **job) -> float:
     if stage == "sanity":
         training, attribution = sanity_flops(config, arch)
         return training / train + attribution / fp32
-    return explain_flops(config, arch, job["explainer"], job["setting"], job["models"]) / fp32
+    explainers = job.get("explainers") or [job["explainer"]]  # a pack runs them in turn
+    flops = sum(explain_flops(config, arch, e, job["setting"], job["models"]) for e in explainers)
+    return flops / fp32
 
 
 def runtime_min(config: dict, stage: str, **job) -> int:
@@ -421,6 +423,9 @@ def on_attempt(config: dict, kind: str, first: int, attempt: int) -> int:
     return min(grown, hpc["max_runtime"]) if kind == "runtime" else grown
 
 
+COST = plan.Cost(seconds, runtime_min)  # how txai.plan sizes and packs jobs
+
+
 def table(config: dict) -> pd.DataFrame:
     """Per stage: jobs, TFLOP, compute hours (GPU hours on the configured GPU), largest job's
     memory, disk."""
@@ -431,15 +436,16 @@ def table(config: dict) -> pd.DataFrame:
         flops = train_flops(config, arch) * (len(ids) + config["train"]["crossval_folds"] - 1)
         hours = (len(ids) * seconds(config, "train", arch=arch)
                  + seconds(config, "crossval", arch=arch)) / 3600  # fmt: skip
-        jobs = len(plan.train_batches(config, arch, seconds)) + 1  # and cross-validation
+        jobs = len(plan.train_batches(config, arch, COST)) + 1  # and cross-validation
         rows.append((f"train {arch}", jobs, flops, hours, mem_mb(config, "train"),
                      len(ids) * model_mb))  # fmt: skip
-        jobs = plan.explain_jobs(config, arch, runtime_min)
+        jobs = plan.explain_jobs(config, arch, COST)
         flops = sum(explain_flops(config, arch, j.explainer, j.spec, j.models) for j in jobs)
         memory = max(mem_mb(config, "explain", arch=arch, explainer=j.explainer, setting=j.spec,
                             models=j.models) for j in jobs)  # fmt: skip
         disk = sum(attribution_mb(config, j.spec, j.explainer, j.models) for j in jobs)
-        rows.append((f"explain {arch}", len(jobs), flops, flops / rate(config, "fp32") / 3600,
+        packs = len(plan.explain_packs(config, arch, COST))
+        rows.append((f"explain {arch}", packs, flops, flops / rate(config, "fp32") / 3600,
                      memory, disk))  # fmt: skip
         sanity = seconds(config, "sanity", arch=arch)
         rows.append((f"sanity {arch}", 1, sum(sanity_flops(config, arch)), sanity / 3600,

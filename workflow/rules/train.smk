@@ -3,7 +3,7 @@
 # files as soon as the model is trained; a stopped job's rerun resumes every model from its
 # checkpoint, which is kept until the job ends (a finished model's, at its last epoch).
 for _arch in ARCHS:
-    for _batch, _models in plan.train_batches(config, _arch, scale.seconds).items():
+    for _batch, _models in plan.train_batches(config, _arch, scale.COST).items():
 
         rule:
             name:

@@ -7,16 +7,21 @@ from txai import explain
 from txai.workflow import job
 
 with job(snakemake):
-    explain.run(
-        expression=snakemake.input.expression,
-        samples=snakemake.input.samples,
-        models=list(snakemake.input.models),
-        references={Path(p).stem: p for p in snakemake.input.references},
-        arch=snakemake.params.arch,
-        explainer=snakemake.wildcards.explainer,
-        setting_name=snakemake.wildcards.setting,
-        setting=snakemake.params.setting,
-        explain_config=snakemake.params.explain_config,
-        seed=snakemake.params.seed,
-        outputs=list(snakemake.output),
-    )
+    p = snakemake.params
+    references = {Path(path).stem: path for path in snakemake.input.references}
+    models = list(snakemake.input.models)
+    outputs = list(snakemake.output)  # by explainer, then model
+    for i, explainer in enumerate(p.explainers):
+        explain.run(
+            expression=snakemake.input.expression,
+            samples=snakemake.input.samples,
+            models=models,
+            references=references,
+            arch=p.arch,
+            explainer=explainer,
+            setting_name=p.setting_name,
+            setting=p.setting,
+            explain_config=p.explain_config,
+            seed=p.seed,
+            outputs=outputs[i * len(models) : (i + 1) * len(models)],
+        )
