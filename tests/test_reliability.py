@@ -129,6 +129,7 @@ def test_another_seed_changes_every_stochastic_step(tiny_reference, tmp_path):
         },
         "size": size,
     }
+    config["hpc"]["pack_minutes"] = 0  # one model a job: only the targets below train
     (tmp_path / "seed.yaml").write_text(yaml.safe_dump(config))
     attribution = "results/attributions/mlp/DeepLiftShap/plain/m01.parquet"
     targets = ["results/models/mlp/m01/model.pt", "results/models/cnn/m01/model.pt", attribution]
