@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint dry-run bench gallery clean install-profile same-bytes check-resources
+.PHONY: run test lint dry-run bench gallery clean install-profile same-bytes check-resources \
+	rehearsal
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +34,9 @@ bench: $(STAMP)
 
 check-resources: $(STAMP)  # after make run: every job's peak memory within its declared mem_mb
 	$(BIN)/python -m txai.resources .
+
+rehearsal: $(STAMP)  # paper.yaml's DAG at the paper's dimensions on this CPU (README)
+	$(BIN)/python -m txai.rehearsal rehearsal --cores 2
 
 BASE ?= HEAD
 same-bytes: $(STAMP)  # a refactor's proof: the same result bytes as at BASE (tests/same_bytes.sh)

@@ -478,10 +478,17 @@ def test_setting_for_merges_overrides_and_drops_references():
     assert "overrides" in setting  # the caller's setting is left alone
 
 
-def test_sample_pools():
+def pool_file(frame: pd.DataFrame, path) -> io.Wide:
+    """A pool table written as the references stage writes it and read back."""
+    io.write_table(frame.astype({c: np.float32 for c in frame if c.startswith("g")}), path)
+    return io.read_wide(path)
+
+
+def test_sample_pools(tmp_path):
     genes = ["g1", "g2"]
     universal = pd.DataFrame({"reference": [0, 1, 2], "g2": [1.0, 2, 3], "g1": [4.0, 5, 6]})
-    pools = draws.sample_pools({"universal": universal}, "universal", ["b", "a"], genes)
+    universal = pool_file(universal, tmp_path / "universal.parquet")
+    pools = draws.sample_pools(universal, "universal", ["b", "a"], genes)
     assert pools.values.shape == (1, 3, 2) and pools.values.dtype == torch.float32
     np.testing.assert_array_equal(pools.values[0], [[4, 1], [5, 2], [6, 3]])
     assert pools.group.tolist() == [0, 0]  # one shared pool, not a copy per sample
@@ -489,7 +496,8 @@ def test_sample_pools():
         {"reference": [0, 1, 0, 1], "class": ["a", "a", "b", "b"],
          "g1": [1.0, 2, 3, 4], "g2": [5.0, 6, 7, 8]}
     )  # fmt: skip
-    pools = draws.sample_pools({"specific": specific}, "specific", ["b", "a", "b"], genes)
+    specific = pool_file(specific, tmp_path / "specific.parquet")
+    pools = draws.sample_pools(specific, "specific", ["b", "a", "b"], genes)
     assert pools.values.shape == (2, 2, 2)
     rows = pools.rows(np.array([[0, 1], [1, 0], [1, 1]]))  # samples x K from each own pool
     np.testing.assert_array_equal(rows, [[[3, 7], [4, 8]], [[2, 6], [1, 5]], [[4, 8], [4, 8]]])
@@ -583,8 +591,9 @@ def test_zero_pool_computes_one_estimate_per_repeat(monkeypatch, arch, name):
     model = make(arch)
     x, _, target = data(17, n=3)
     repeats, k = 2, 3
-    zero = pd.DataFrame(0.0, index=range(5), columns=[f"g{i}" for i in range(N_GENES)])
-    pools = draws.sample_pools({"zero": zero}, "zero", ["a"] * len(x), list(zero.columns))
+    genes = [f"g{i}" for i in range(N_GENES)]
+    zero = io.Wide(pd.DataFrame(index=range(5)), genes, np.zeros((5, N_GENES), np.float32))
+    pools = draws.sample_pools(zero, "zero", ["a"] * len(x), genes)
     setting = {"repeats": repeats, "references": {"type": "zero", "count": k}}
     # without dropout, against Captum on the eval-mode model with zero baselines
     p0 = copy.deepcopy(model)
@@ -864,7 +873,7 @@ def test_run_end_to_end(tmp_path, arch, explainer, setting, config):
     if "references" in strategy:
         kind = strategy["references"]["type"]
         pools = draws.sample_pools(
-            {kind: io.read_table(tmp_path / f"{kind}.parquet")}, kind,
+            io.read_wide(tmp_path / f"{kind}.parquet"), kind,
             sheet.loc[explained, "class"].tolist(), genes,
         )  # fmt: skip
     keep = setting.get("keep_estimates", False)

@@ -53,6 +53,18 @@ def test_truncated_normal_inside_bounds_and_agrees_with_scipy():
         assert stats.kstest(draws[:, j], law.cdf).pvalue > 1e-4, case
 
 
+def test_truncated_normal_in_blocks_draws_what_one_call_draws():
+    """Drawn DRAW_ROWS rows at a time (bounded temporaries), the values of SciPy's one call."""
+    mean, sd = np.array([0.5, 2.0, 1.0]), np.array([1.0, 0.5, 2.0])
+    low, high = np.maximum(0, mean - sd), mean + sd
+    n = 2 * references.DRAW_ROWS + 7
+    draws = references.truncated_normal(mean, sd, low, high, n, np.random.default_rng(5))
+    law = stats.truncnorm((low - mean) / sd, (high - mean) / sd, loc=mean, scale=sd)
+    np.testing.assert_array_equal(
+        draws, law.rvs(size=(n, 3), random_state=np.random.default_rng(5))
+    )
+
+
 def test_truncated_normal_columns_are_independent():
     draws = references.truncated_normal(np.zeros(2), 1.0, 0.0, 1.0, 5000, np.random.default_rng(2))
     assert not np.array_equal(draws[:, 0], draws[:, 1])

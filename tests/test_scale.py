@@ -1,13 +1,14 @@
 """Job sizes from the config (txai.scale), and the paper-scale DAG they give."""
 
 import copy
+import math
 import re
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, snakemake
+from conftest import REPO, TINY, snakemake
 from torch.utils.flop_counter import FlopCounterMode
 
 from txai import draws, explain, fast_cnn, models, plan, sanity, scale
@@ -84,11 +85,29 @@ def test_passes_multiply_the_strategy(paper):
 
 
 def test_explained_samples_follow_the_sample_set(paper):
-    # Paper: mean class 335 samples -> per class ceil(0.1 x 670) = 67; 4 tissues x 2 statuses.
+    # Paper: mean class 335 samples -> per class ceil(0.1 x 670) = 67; the 4 focus tissues' 9
+    # classes (GTEx liver, lung, ovary, pancreas; TCGA LIHC, LUAD, LUSC, OV, PAAD).
     plain = paper["explain"]["settings"]["plain"]["mlp"]
-    assert scale.explained(paper, plain) == 8 * 67
+    assert scale.explained(paper, plain) == 9 * 67
     capped = {**plain, "samples": {"per_class": 3, "status": "normal"}}
     assert scale.explained(paper, capped) == 4 * 3
+    capped["samples"]["status"] = "cancer"
+    assert scale.explained(paper, capped) == 5 * 3
+
+
+def test_focus_classes_per_source(paper):
+    """A built source counts GTEx v8's tissues and the TCGA projects of each focus tissue; the
+    demo its own tissues; a user's cohort one of each status."""
+    assert scale.focus_classes(paper) == 9
+    brain = {**paper, "focus_tissues": ["brain", "kidney"]}  # GTEx 13 + 2; GBM, LGG, KICH, ...
+    assert scale.focus_classes(brain, "normal") == 15 and scale.focus_classes(brain, "cancer") == 5
+    toil = {**paper, "cohort": {**paper["cohort"], "source": "toil"}}
+    toil["cohort"]["toil"] = {**paper["cohort"]["toil"], "tcga_projects": ["LUAD"]}
+    assert scale.focus_classes(toil, "cancer") == 1
+    demo = yaml.safe_load(TINY.read_text())
+    assert scale.focus_classes(demo) == 4  # liver and lung, each normal and cancer
+    files = {**paper, "cohort": {"source": "files"}}
+    assert scale.focus_classes(files) == 8
 
 
 @pytest.mark.parametrize("per_job", [0, 3])
@@ -235,7 +254,7 @@ def test_no_paper_job_asks_for_more_than_hpc_max_runtime(paper_dry_run, paper):
 
 def test_explain_batches_are_sized_to_fit_hpc_max_runtime(paper):
     config = copy.deepcopy(paper)
-    config["hpc"]["max_runtime"] = 20  # the paper's CNN batches of 5 models ask for up to 22
+    config["hpc"]["max_runtime"] = 20  # the paper's CNN batches of 5 models ask for up to 25
     for arch in ("mlp", "cnn"):
         batches = plan.batches(config, arch, scale.COST)
         models = [m for name, batch in batches.items() if name != "curves" for m in batch]
@@ -246,7 +265,7 @@ def test_explain_batches_are_sized_to_fit_hpc_max_runtime(paper):
                                          setting=job.spec, models=job.models)  # fmt: skip
                 assert asks <= 20 and len(job.models) <= 5
     cnn = plan.batches(config, "cnn", scale.COST)
-    assert len(cnn["b01"]) == 4 and "m01" in cnn["b01"]  # m01 costs its 5 replicates
+    assert len(cnn["b01"]) == 3 and "m01" in cnn["b01"]  # m01 costs its 5 replicates
     assert len(cnn) > len(plan.batches(paper, "cnn", scale.COST))
     config["hpc"]["max_runtime"] = 10  # below one CNN model with its replicates
     with pytest.raises(InputError, match="explaining cnn model m01 alone is estimated at 1[1-9]"):
@@ -379,3 +398,23 @@ def test_the_paper_fits_eight_gpu_hours_at_its_stated_rates(paper):
     assert {"fp32", "tf32", "bf16"} <= set(rates[paper["hpc"]["gpu"]])
     assert all(len(entry["source"]) > 20 for device in rates.values() for entry in device.values())
     assert scale.SANITY_LAYERS == {arch: len(layers) for arch, layers in sanity.LAYERS.items()}
+
+
+def test_memory_terms_of_genes_classes_and_widths(paper):
+    """By hand at the paper's dimensions (the terms `make rehearsal` measured over): a CNN
+    training batch's activations where it may train on the CPU, a pool per focus class plus
+    one drawn in float64, pandas' cost per column of a gene-wide table."""
+    outputs = 64 * 144**2 + 128 * 72**2 + 256 * 36**2  # each block's convolution output
+    assert scale.activations_mb(paper) == pytest.approx(256 * 4 * outputs * 2.5 / 1e6)
+    matrix6 = scale.matrix_mb(paper, 6)
+    assert scale.mem_mb(paper, "train") == 1_000 + matrix6 + math.ceil(
+        256 * 4 * outputs * 2.5 / 1e6
+    )
+    on_gpu = copy.deepcopy(paper)
+    on_gpu["train"]["device"] = "cuda"
+    assert scale.activations_mb(on_gpu) == 0 and scale.mem_mb(on_gpu, "train") == 1_000 + matrix6
+    pool = math.ceil(2_000 * 19_241 * 4 / 1e6)  # 154 MB
+    assert scale.mem_mb(paper, "references") == 1_000 + scale.matrix_mb(paper, 2) + pool * (9 + 2)
+    wide = math.ceil(19_241 * 45 / 1000)
+    assert scale.mem_mb(paper, "data") == 1_000 + scale.matrix_mb(paper, 10) + wide
+    assert scale.mem_mb(paper, "figures") == 2_000 + wide

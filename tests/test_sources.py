@@ -20,12 +20,9 @@ Where each layout comes from (header lines as the publishers serve them, the row
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
 import logging
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +32,7 @@ import pytest
 from txai import data, io, sources
 from txai.download import DownloadError, fetch
 from txai.io import InputError
+from txai.rehearsal import GTEX_ATTRIBUTES, serve  # SampleAttributesDS's 63 columns
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "samples.schema.yaml"
 
@@ -95,15 +93,6 @@ def toil_tpm(gene: int, sample: int) -> float:
 
 
 # --- portal: GTEx attributes (SAMPID, SMTS, SMTSD, SMAFRZE) and recount3 ---------------------
-GTEX_ATTRIBUTES = (  # the header of GTEx_Analysis_v8_Annotations_SampleAttributesDS.txt
-    "SAMPID SMATSSCR SMCENTER SMPTHNTS SMRIN SMTS SMTSD SMUBRID SMTSISCH SMTSPAX SMNABTCH "
-    "SMNABTCHT SMNABTCHD SMGEBTCH SMGEBTCHD SMGEBTCHT SMAFRZE SMGTC SME2MPRT SMCHMPRS SMNTRART "
-    "SMNUMGPS SMMAPRT SMEXNCRT SM550NRM SMGNSDTC SMUNMPRT SM350NRM SMRDLGTH SMMNCPB SME1MMRT "
-    "SMSFLGTH SMESTLBS SMMPPD SMNTERRT SMRRNANM SMRDTTL SMVQCFL SMMNCV SMTRSCPT SMMPPDPR "
-    "SMCGLGTH SMGAPPCT SMUNPDRD SMNTRNRT SMMPUNRT SMEXPEFF SMMPPDUN SME2MMRT SME2ANTI SMALTALG "
-    "SME2SNSE SMMFLGTH SME1ANTI SMSPLTRD SMBSMMRT SME1SNSE SME1PCTS SMRRNART SME1MPRT SMNUM5CD "
-    "SMDPMPRT SME2PCTS"
-).split()
 ATTRIBUTES = [
     ("GTEX-1117F-0226-SM-5GZZ7", "Liver", "Liver", "RNASEQ"),
     ("GTEX-111CU-1826-SM-5GZYN", "Liver", "Liver", "RNASEQ"),
@@ -285,20 +274,8 @@ def mirror(tmp_path, monkeypatch):
     monkeypatch.setenv("no_proxy", "*")  # never route 127.0.0.1 through a proxy
     folder = tmp_path / "mirror"
     folder.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format, *args) -> None:
-            pass
-
-    handler = functools.partial(Quiet, directory=str(folder))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
-    yield folder, lambda name: base + name
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with serve(folder) as url:
+        yield folder, url
 
 
 def download(mirror, files: dict[str, tuple[str, bytes]], dest: Path) -> dict[str, Path]:

@@ -45,7 +45,7 @@ def model_scores(frame: pd.DataFrame, score: str = "abs_then_mean") -> pd.DataFr
 def read_scores(path, score: str, genes: list[str]) -> pd.DataFrame:
     """One model's scores indexed by (sample, replicate), one column per gene in `genes` order
     (the canonical order; long-form files score 0 outside a sample's top genes)."""
-    scores = model_scores(io.read_table(path), score).set_index(["sample", "replicate"])
+    scores = model_scores(io.read_wide(path).frame(), score).set_index(["sample", "replicate"])
     return scores.reindex(columns=genes, fill_value=0.0)
 
 
@@ -69,7 +69,12 @@ def combinations(means: list, singles: list, score: str, genes: list[str]):
     the explanation the mean averages)."""
     for path in means:
         found = paths.parse(path)
-        yield found.arch, found.explainer, True, io.read_table(path).set_index("sample")[genes]
+        yield (
+            found.arch,
+            found.explainer,
+            True,
+            io.read_wide(path).frame().set_index("sample")[genes],
+        )
     for path in singles:
         found = paths.parse(path)
         scores = read_scores(path, score, genes).xs(0, level="replicate")

@@ -20,6 +20,18 @@ def cnn_row_bytes(channels: list[int], side: int) -> int:
     return 4 * (cached + 6 * channels[0] * side**2)
 
 
+def cnn_training_row_bytes(channels: list[int], side: int) -> int:
+    """Bytes one sample of a CNN training batch holds: each block's convolution output and
+    what the backward pass keeps of it (pooling indices, BatchNorm input, ReLU output) and its
+    gradients, 2.5 times the convolution outputs (measured: 18 MB a sample at the paper's widths
+    on the CPU, where the outputs are 9.3 MB)."""
+    outputs, width = 0, side
+    for out in channels:
+        outputs += out * width**2
+        width //= 2
+    return 4 * outputs * 5 // 2
+
+
 def mlp_row_bytes(genes: int, hidden: int, steps: int = 0) -> int:
     """Bytes one (estimate, sample) row of the MLP's product holds: its gathered reference (then
     the input difference) and its gradient, over the genes; IntegratedGradients' hidden-layer

@@ -189,7 +189,7 @@ def run(
 def _estimate_series(paths, gene_ids, config, score, k, rng, normal) -> pd.DataFrame:
     """The curve of one (arch, explainer, setting) over its samples (the curve settings explain
     normal samples only), from the models' files."""
-    frames = [io.read_table(p) for p in paths]
+    frames = [io.read_wide(p).frame() for p in paths]
     samples = list(dict.fromkeys(frames[0]["sample"]))
     ns = range(1, config["max_n"] + 1)
     tables = []

@@ -270,7 +270,7 @@ def class_tops(means: list, sheet: pd.DataFrame, k: int):
     of every aggregated combination."""
     for path in means:
         arch, explainer = paths.parse(path)[:2]
-        scores = io.read_table(path).set_index("sample")
+        scores = io.read_wide(path).frame().set_index("sample")
         names, index, _ = class_top(scores, sheet["class"], k)
         for c, idx in zip(names, index, strict=True):
             yield arch, explainer, c, scores.columns[idx].tolist()
@@ -328,7 +328,7 @@ def run_top_genes(
         arch, explainer = paths.parse(path)[:2]
         if label(arch, explainer, True) != config["shared_combination"]:
             continue
-        mean = io.read_table(path)
+        mean = io.read_wide(path).frame()
         cancer = mean[sheet.loc[mean["sample"], "status"].eq("cancer").to_numpy()]
         long = top_table(cancer, sheet["class"], k)
         shared = shared_top(long, k, config["shared_min_samples"])

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from txai import io
 from txai.explainers import Explainer
 
 
@@ -49,19 +50,17 @@ def as_pools(pools) -> Pools | None:
     return Pools(torch.as_tensor(np.asarray(pools)), torch.arange(len(pools)))
 
 
-def sample_pools(
-    references: dict[str, pd.DataFrame], kind: str, classes: list[str], genes: list[str]
-) -> Pools:
-    """The reference pools of the explained samples: their class's for `specific`, the shared
-    pool otherwise (on the CPU: `Pools.to` moves them)."""
-    pool = references[kind]
+def sample_pools(pool: io.Wide, kind: str, classes: list[str], genes: list[str]) -> Pools:
+    """The reference pools of the explained samples from a pool file (`io.read_wide`): their
+    class's for `specific`, the shared pool otherwise (on the CPU: `Pools.to` moves them)."""
+    order = pd.Index(pool.genes).get_indexer(genes)
+    values = pool.values if (order == np.arange(len(pool.genes))).all() else pool.values[:, order]
     if kind != "specific":
-        values = pool[genes].to_numpy(np.float32)[None].copy(order="K")  # writable, same layout
-        return Pools(torch.as_tensor(values), torch.zeros(len(classes), dtype=torch.long))
+        return Pools(torch.as_tensor(values[None]), torch.zeros(len(classes), dtype=torch.long))
     names = sorted(set(classes))
-    by_class = {c: g[genes].to_numpy(np.float32) for c, g in pool.groupby("class")}
+    labels = pool.labels["class"].to_numpy()
     group = torch.as_tensor([names.index(c) for c in classes])
-    return Pools(torch.as_tensor(np.stack([by_class[c] for c in names])), group)
+    return Pools(torch.as_tensor(np.stack([values[labels == c] for c in names])), group)
 
 
 def dropout_mask(shape: tuple[int, ...], p: float, generator: torch.Generator) -> torch.Tensor:

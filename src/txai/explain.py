@@ -128,8 +128,8 @@ def run(
     pools = None
     if "references" in strategy:
         kind = strategy["references"]["type"]
-        frames = {kind: io.read_table(references[kind])}
-        pools = sample_pools(frames, kind, sheet["class"].tolist(), genes).to(dev)
+        pool = io.read_wide(references[kind])
+        pools = sample_pools(pool, kind, sheet["class"].tolist(), genes).to(dev)
     log.info("%s %s %s: %d samples on %s", arch, explainer, setting_name, len(x), dev)
     read = [expression, samples, *references.values()]  # written anew, they get new stamps
     job = [arch, explainer, setting_name, setting, explain_config, seed, *map(io.stamp, read)]

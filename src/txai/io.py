@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -90,6 +91,44 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> None:
 
 def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
     return pd.read_parquet(path, engine="pyarrow", columns=columns)
+
+
+WIDE_COLUMNS = 1_000  # gene columns a wide table is read at a time
+
+
+class Wide(NamedTuple):
+    """A table of one float32 column per gene and a few label columns of other types (reference
+    pools, attributions; a long-form attribution file reads as one `score` column): the labels,
+    the float32 columns' names and their values (rows x columns, each column contiguous)."""
+
+    labels: pd.DataFrame
+    genes: list[str]
+    values: np.ndarray
+
+    def frame(self) -> pd.DataFrame:
+        """The table as read_table gives it (labels first, as txai writes them), over the same
+        values (no copy)."""
+        frame = pd.DataFrame(self.values, columns=self.genes, copy=False)
+        return pd.concat([self.labels, frame], axis=1)
+
+
+def read_wide(path: str | os.PathLike) -> Wide:
+    """Read a wide table `WIDE_COLUMNS` float32 columns at a time into one array: memory is
+    about the values, where pandas' reader holds several copies of them and ~40 KB a column
+    (800 MB for 19,241 genes, whatever the rows)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.ParquetFile(path)
+    schema = table.schema_arrow
+    genes = [field.name for field in schema if field.type == pa.float32()]
+    values = np.empty((table.metadata.num_rows, len(genes)), dtype=np.float32, order="F")
+    for start in range(0, len(genes), WIDE_COLUMNS):
+        block = table.read(columns=genes[start : start + WIDE_COLUMNS])
+        for j, column in enumerate(block.columns, start=start):
+            values[:, j] = column.to_numpy()
+    labels = table.read(columns=[field.name for field in schema if field.type != pa.float32()])
+    return Wide(labels.to_pandas(), genes, values)
 
 
 def write_json(obj: object, path: str | os.PathLike) -> None:

@@ -20,10 +20,16 @@ from txai import io
 log = logging.getLogger(__name__)
 
 
+DRAW_ROWS = 100  # references drawn at a time: SciPy's float64 temporaries stay a few blocks
+
+
 def truncated_normal(
     mean: np.ndarray, sd: np.ndarray, low: np.ndarray, high: np.ndarray, n: int, r
 ) -> np.ndarray:
-    """`n` draws per gene of N(mean, sd) truncated to [low, high] (n x genes); sd 0 gives mean."""
+    """`n` draws per gene of N(mean, sd) truncated to [low, high] (n x genes); sd 0 gives mean.
+
+    Drawn DRAW_ROWS rows at a time: SciPy takes the generator's draws row by row, so the values
+    are those of one call for all `n`, without its temporaries of n x genes."""
     mean, sd, low, high = np.broadcast_arrays(
         *(np.asarray(v, dtype=np.float64) for v in (mean, sd, low, high))
     )
@@ -31,10 +37,12 @@ def truncated_normal(
     spread = sd > 0
     if spread.any():
         m, s = mean[spread], sd[spread]
-        out[:, spread] = stats.truncnorm.rvs(
-            (low[spread] - m) / s, (high[spread] - m) / s, loc=m, scale=s,
-            size=(n, int(spread.sum())), random_state=r,
-        )  # fmt: skip
+        a, b = (low[spread] - m) / s, (high[spread] - m) / s
+        for start in range(0, n, DRAW_ROWS):
+            rows = min(DRAW_ROWS, n - start)
+            out[start : start + rows, spread] = stats.truncnorm.rvs(
+                a, b, loc=m, scale=s, size=(rows, int(spread.sum())), random_state=r
+            )
     return out
 
 
@@ -54,15 +62,16 @@ def run(*, expression, samples, kind: str, pool_size: int, focus_tissues, seed: 
     sample_ids, genes, x = io.read_expression(expression)
     sheet = io.read_table(samples).set_index("sample").loc[sample_ids]
     r = io.rng(seed, "references", kind)
+    classes = [None]
     if kind == "specific":
         classes = sorted(sheet.loc[sheet["tissue"].isin(focus_tissues), "class"].unique())
-        pools = [
-            reference_pool(kind, pool_size, x[(sheet["class"] == c).to_numpy()], r) for c in classes
-        ]
-        values, labels = np.concatenate(pools), np.repeat(classes, pool_size)
-    else:
-        values, labels = reference_pool(kind, pool_size, x, r), None
-    frame = pd.DataFrame(values.astype(np.float32), columns=genes)
+    # one pool at a time into the output, each gene's column contiguous for the Parquet writer
+    values = np.empty((len(classes) * pool_size, len(genes)), dtype=np.float32, order="F")
+    for i, c in enumerate(classes):
+        rows = x if c is None else x[(sheet["class"] == c).to_numpy()]
+        values[i * pool_size : (i + 1) * pool_size] = reference_pool(kind, pool_size, rows, r)
+    labels = None if kind != "specific" else np.repeat(classes, pool_size)
+    frame = pd.DataFrame(values, columns=genes, copy=False)
     if labels is not None:
         frame.insert(0, "class", labels)
     frame.insert(0, "reference", np.tile(np.arange(pool_size), len(frame) // pool_size))

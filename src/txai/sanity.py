@@ -119,9 +119,9 @@ def run(
         pools = None
         if "references" in strategy:
             kind = strategy["references"]["type"]
-            frames = {kind: io.read_table(references[kind])}
+            pool = io.read_wide(references[kind])
             classes = sheet["class"].iloc[chosen].tolist()
-            pools = sample_pools(frames, kind, classes, gene_ids).to(dev)
+            pools = sample_pools(pool, kind, classes, gene_ids).to(dev)
         scores = {}
         for randomisation, layer, step, net in models:
             stream = io.rng(seed, "sanity", arch, explainer)  # the same draws for every variant

@@ -19,8 +19,14 @@ from typing import NamedTuple
 import pandas as pd
 import yaml
 
-from txai import curves, plan
-from txai.budget import CHUNK_VALUES, DEFAULT_MEMORY_MB, cnn_row_bytes, rows_within
+from txai import curves, plan, sources
+from txai.budget import (
+    CHUNK_VALUES,
+    DEFAULT_MEMORY_MB,
+    cnn_row_bytes,
+    cnn_training_row_bytes,
+    rows_within,
+)
 from txai.config import (
     explainers_by_arch,
     grid_side,
@@ -35,6 +41,7 @@ BASE_MB = 1_000  # Python, torch and pandas themselves
 BACKWARD = 3  # a forward and a backward pass cost about three forwards
 SOURCE_GENES = 60_000  # genes of a GENCODE-wide source matrix (Xena's toil: 60,498)
 PARSE_MB_S = 20  # text matrices parsed by pandas' C reader (assumed)
+COLUMN_KB = 45  # pandas reading a Parquet table, per column (measured: 800 MB for 19,241 genes)
 
 
 def size(config: dict) -> dict:
@@ -55,14 +62,40 @@ def size(config: dict) -> dict:
     return out
 
 
+def activations_mb(config: dict) -> float:
+    """Host memory of the largest CNN training batch's activations, where the CNN may train on
+    the CPU (train.device cpu or auto); 0 with train.device: cuda (they are on the GPU)."""
+    if config["train"]["device"] == "cuda":
+        return 0.0
+    spec = config["train"]["cnn"]
+    side = grid_side(size(config)["genes"], spec["grid_multiple"])
+    row = cnn_training_row_bytes(spec["channels"], side)
+    return max(spec["batch_size"]) * row / MB
+
+
+def focus_classes(config: dict, status: str = "any") -> int:
+    """Classes of the focus tissues (of one status, or both): the demo's from cohort.demo, a
+    built source's from GTEx v8's tissues and the TCGA project table (`sources.tissue_classes`),
+    a user's cohort one of each status per tissue (assumed)."""
+    cohort, total = config["cohort"], 0
+    for tissue in config["focus_tissues"]:
+        if cohort["source"] == "demo":
+            normal, cancer = 1, int(tissue in cohort["demo"]["tissues_with_cancer"])
+        elif cohort["source"] in sources.READ:
+            projects = cohort[cohort["source"]].get("tcga_projects")
+            normal, cancer = sources.tissue_classes(tissue, projects)
+        else:
+            normal, cancer = 1, 1
+        total += {"any": normal + cancer, "normal": normal, "cancer": cancer}[status]
+    return max(1, total)
+
+
 def explained_classes(config: dict, setting: dict) -> int:
-    """Classes a setting explains: the focus tissues' (normal and cancer, or one status), or
-    all."""
+    """Classes a setting explains: the focus tissues' (of its status), or all."""
     spec = {**config["explain"]["samples"], **setting.get("samples", {})}
     classes = size(config)["classes"]
     if spec.get("tissues", "focus") == "focus":
-        statuses = 1 if spec.get("status", "any") != "any" else 2
-        classes = min(classes, statuses * len(config["focus_tissues"]))
+        classes = min(classes, focus_classes(config, spec.get("status", "any")))
     return classes
 
 
@@ -311,18 +344,22 @@ def mem_mb(config: dict, stage: str, **job) -> int:
     genes = size(config)["genes"]
     references = config["references"]
     pools_mb = math.ceil(references["pool_size"] * genes * BYTES / MB)
+    wide_mb = math.ceil(genes * COLUMN_KB / 1000)  # pandas reading a table of a column a gene
     if stage == "cohort":  # chunked source reading + the output and its transposed copy
         return BASE_MB + matrix_mb(config, 6)
-    if stage == "data":  # text parsing in float64, the log2 copy and the float32 output
-        return BASE_MB + matrix_mb(config, 10)
-    if stage == "references":  # the matrix + the focus classes' pools
-        return BASE_MB + matrix_mb(config, 2) + pools_mb * 2 * len(config["focus_tissues"])
-    if stage == "train":  # the matrix, its tensors and an up-sampled epoch
-        return BASE_MB + matrix_mb(config, 6)
+    if stage == "data":  # text parsing in float64, the log2 copy and the float32 output; a
+        # Parquet matrix costs pandas' reader a fixed amount per column
+        return BASE_MB + matrix_mb(config, 10) + wide_mb
+    if stage == "references":  # the matrix + the pools in float32 + one drawn in float64
+        pools = focus_classes(config) if "specific" in references["types"] else 1
+        return BASE_MB + matrix_mb(config, 2) + pools_mb * (pools + 2)
+    if stage == "train":  # the matrix, its tensors and an up-sampled epoch; a CNN's batch of
+        # activations where it may train on the CPU (not with train.device: cuda)
+        return BASE_MB + matrix_mb(config, 6) + math.ceil(activations_mb(config))
     if stage == "explain":
         setting, explainer = job["setting"], job["explainer"]
-        kinds = plan.references(setting, [explainer])  # specific: one pool per focus class
-        pools = sum(2 * len(config["focus_tissues"]) if k == "specific" else 1 for k in kinds)
+        kinds = plan.references(setting, [explainer])  # specific: read, then each class's
+        pools = sum(2 * focus_classes(config) if k == "specific" else 1 for k in kinds)
         return (
             BASE_MB + workspace_mb(config) + pools_mb * pools
             + math.ceil(explained(config, setting) * genes * BYTES / MB)  # its rows alone
@@ -352,7 +389,7 @@ def mem_mb(config: dict, stage: str, **job) -> int:
         return BASE_MB + 3 * config["simulate"]["models"] * held
     if stage in ("annotate", "differential"):  # the matrix in float64, ranks and medians
         return BASE_MB + matrix_mb(config, 6)
-    return 2 * BASE_MB  # tables and figures
+    return 2 * BASE_MB + wide_mb  # tables and figures, some of them reading a gene-wide table
 
 
 SANITY_LAYERS = {"mlp": 2, "cnn": 4}  # txai.sanity.LAYERS: each randomised twice

@@ -78,6 +78,37 @@ RECOUNT3_BARCODE = "tcga_barcode"
 RECOUNT3_PROJECT = "gdc_cases.project.project_id"
 GTF_COLUMNS = ["chrom", "source", "feature", "start", "end", "score", "strand", "frame", "attrs"]
 REDOWNLOAD = "download it again (check its URL and sha256 in the config)"
+# GTEx v8's 54 RNA-seq tissues (SMTS, SMTSD) from its sample attributes; SMALL: under 25
+# samples in v8 (Bladder 21, Cervix 9 and 10, Fallopian Tube 9, Kidney Medulla 4).
+BRAIN = ("Amygdala", "Anterior cingulate cortex (BA24)", "Caudate (basal ganglia)",
+         "Cerebellar Hemisphere", "Cerebellum", "Cortex", "Frontal Cortex (BA9)", "Hippocampus",
+         "Hypothalamus", "Nucleus accumbens (basal ganglia)", "Putamen (basal ganglia)",
+         "Spinal cord (cervical c-1)", "Substantia nigra")  # fmt: skip
+GTEX_TISSUES = [
+    ("Adipose Tissue", "Adipose - Subcutaneous"),
+    ("Adipose Tissue", "Adipose - Visceral (Omentum)"),
+    ("Adrenal Gland", "Adrenal Gland"), ("Bladder", "Bladder"),
+    ("Blood", "Whole Blood"), ("Blood", "Cells - EBV-transformed lymphocytes"),
+    ("Blood Vessel", "Artery - Aorta"), ("Blood Vessel", "Artery - Coronary"),
+    ("Blood Vessel", "Artery - Tibial"), *(("Brain", f"Brain - {b}") for b in BRAIN),
+    ("Breast", "Breast - Mammary Tissue"), ("Cervix Uteri", "Cervix - Ectocervix"),
+    ("Cervix Uteri", "Cervix - Endocervix"), ("Colon", "Colon - Sigmoid"),
+    ("Colon", "Colon - Transverse"), ("Esophagus", "Esophagus - Gastroesophageal Junction"),
+    ("Esophagus", "Esophagus - Mucosa"), ("Esophagus", "Esophagus - Muscularis"),
+    ("Fallopian Tube", "Fallopian Tube"), ("Heart", "Heart - Atrial Appendage"),
+    ("Heart", "Heart - Left Ventricle"), ("Kidney", "Kidney - Cortex"),
+    ("Kidney", "Kidney - Medulla"), ("Liver", "Liver"), ("Lung", "Lung"),
+    ("Salivary Gland", "Minor Salivary Gland"), ("Muscle", "Muscle - Skeletal"),
+    ("Nerve", "Nerve - Tibial"), ("Ovary", "Ovary"), ("Pancreas", "Pancreas"),
+    ("Pituitary", "Pituitary"), ("Prostate", "Prostate"),
+    ("Skin", "Skin - Not Sun Exposed (Suprapubic)"), ("Skin", "Skin - Sun Exposed (Lower leg)"),
+    ("Skin", "Cells - Cultured fibroblasts"),
+    ("Small Intestine", "Small Intestine - Terminal Ileum"),
+    ("Spleen", "Spleen"), ("Stomach", "Stomach"), ("Testis", "Testis"), ("Thyroid", "Thyroid"),
+    ("Uterus", "Uterus"), ("Vagina", "Vagina"),
+]  # fmt: skip
+SMALL = {"Bladder", "Cervix - Ectocervix", "Cervix - Endocervix", "Fallopian Tube",
+         "Kidney - Medulla"}  # fmt: skip
 READ = {  # how the data stage reads each source's built cohort (`txai.data.run`)
     "toil": {"scale": "log2", "pseudocount": 0.001, "genes_in": "columns"},  # as Xena serves it
     "portal": {"scale": "tpm", "genes_in": "columns"},
@@ -512,6 +543,17 @@ def _class_name(prefix: str, name: str) -> str:
 def _tissue_word(name: str) -> str:
     """A tissue as a lowercase word: `Adipose Tissue` -> `adipose_tissue`."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def tissue_classes(tissue: str, tcga_projects=None, projects=PROJECTS) -> tuple[int, int]:
+    """(normal, cancer) classes a built cohort can hold for a tissue word: GTEx v8's tissues
+    of that SMTS and the TCGA projects of that tissue among `tcga_projects` (all when None;
+    lung: GTEx_Lung, TCGA_LUAD and TCGA_LUSC)."""
+    normal = sum(_tissue_word(smts) == tissue for smts, _ in GTEX_TISSUES)
+    table = _read_projects(projects)
+    taken = table["code"].isin(tcga_projects) if tcga_projects is not None else True
+    cancer = int((table["tissue"].eq(tissue) & taken).sum())
+    return normal, cancer
 
 
 def _read_projects(path: str | os.PathLike = PROJECTS) -> pd.DataFrame:
