@@ -410,6 +410,7 @@ def test_memory_terms_of_genes_classes_and_widths(paper):
     assert scale.mem_mb(paper, "train") == 1_000 + matrix6 + math.ceil(
         256 * 4 * outputs * 2.5 / 1e6
     )
+    assert scale.mem_mb(paper, "train", arch="mlp") == 1_000 + matrix6  # no convolutions
     on_gpu = copy.deepcopy(paper)
     on_gpu["train"]["device"] = "cuda"
     assert scale.activations_mb(on_gpu) == 0 and scale.mem_mb(on_gpu, "train") == 1_000 + matrix6

@@ -6,7 +6,8 @@ the paper's: 19,241 protein-coding genes with GENCODE ids, 82 classes (49 GTEx t
 TCGA projects), the paper's CNN widths, kernels and 144 x 144 grid, reference pools of 2,000.
 The counts are tiny: 6 samples a class (3 for the GTEx tissues that v8 holds fewer than 25 of,
 which the size filter drops as it drops them at full scale), 2 explained per class, one epoch,
-2 folds, 2 MLPs and 2 CNNs, 2 repeats, references and replicates, 4 IG steps, short curves.
+2 folds, 2 MLPs and 2 + 2 CNNs (own and shared gene order), 2 repeats, references and
+replicates, 4 IG steps, short curves.
 
 The cohort comes through the workflow's own download rules and parsers (the portal route):
 files in the published layouts (`txai.sources` cites each) generated into FOLDER/mirror and

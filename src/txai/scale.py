@@ -355,7 +355,8 @@ def mem_mb(config: dict, stage: str, **job) -> int:
         return BASE_MB + matrix_mb(config, 2) + pools_mb * (pools + 2)
     if stage == "train":  # the matrix, its tensors and an up-sampled epoch; a CNN's batch of
         # activations where it may train on the CPU (not with train.device: cuda)
-        return BASE_MB + matrix_mb(config, 6) + math.ceil(activations_mb(config))
+        cnn = job.get("arch", "cnn") == "cnn"
+        return BASE_MB + matrix_mb(config, 6) + (math.ceil(activations_mb(config)) if cnn else 0)
     if stage == "explain":
         setting, explainer = job["setting"], job["explainer"]
         kinds = plan.references(setting, [explainer])  # specific: read, then each class's
@@ -366,7 +367,7 @@ def mem_mb(config: dict, stage: str, **job) -> int:
             + 3 * attribution_mb(config, setting, explainer, job["models"])
         )  # fmt: skip
     if stage == "sanity":  # a training run, then every explainer's plain attributions
-        return mem_mb(config, "train") + workspace_mb(config)
+        return mem_mb(config, "train", **job) + workspace_mb(config)
     if stage in ("aggregate", "reproducibility"):
         # one (architecture, explainer) at a time: every model's scores and their ranks
         settings, run = config["explain"]["settings"], explainers_by_arch(config)
@@ -474,7 +475,7 @@ def table(config: dict) -> pd.DataFrame:
         hours = (len(ids) * seconds(config, "train", arch=arch)
                  + seconds(config, "crossval", arch=arch)) / 3600  # fmt: skip
         jobs = len(plan.train_batches(config, arch, COST)) + 1  # and cross-validation
-        rows.append((f"train {arch}", jobs, flops, hours, mem_mb(config, "train"),
+        rows.append((f"train {arch}", jobs, flops, hours, mem_mb(config, "train", arch=arch),
                      len(ids) * model_mb))  # fmt: skip
         jobs = plan.explain_jobs(config, arch, COST)
         flops = sum(explain_flops(config, arch, j.explainer, j.spec, j.models) for j in jobs)

@@ -29,7 +29,7 @@ for _arch in ARCHS:
             threads: config["train"]["threads"]
             resources:
                 gpu=1,
-                mem_mb=mem("train"),
+                mem_mb=mem("train", arch=_arch),
                 runtime=runtime("train", arch=_arch, models=_models),
             conda:
                 "../../envs/torch.yaml"
@@ -59,7 +59,7 @@ rule crossval:
     threads: config["train"]["threads"]
     resources:
         gpu=1,
-        mem_mb=mem("train"),
+        mem_mb=mem("train", *({"arch": arch} for arch in ARCHS)),
         runtime=runtime("crossval", *({"arch": arch} for arch in ARCHS)),
     conda:
         "../../envs/torch.yaml"
