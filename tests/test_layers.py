@@ -20,7 +20,7 @@ LAYERS = [  # bottom first
     ("stages", set("cohort sources download data references train explain sanity aggregate "
                    "reproducibility curves annotate differential plan scale".split())),
     ("presentation", set("figures repro_figures bio_figures scorecard report gallery "
-                         "workflow resources".split())),
+                         "workflow resources rehearsal".split())),
 ]  # fmt: skip
 
 

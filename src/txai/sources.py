@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import gzip
 import logging
 import os
@@ -550,10 +551,18 @@ def tissue_classes(tissue: str, tcga_projects=None, projects=PROJECTS) -> tuple[
     of that SMTS and the TCGA projects of that tissue among `tcga_projects` (all when None;
     lung: GTEx_Lung, TCGA_LUAD and TCGA_LUSC)."""
     normal = sum(_tissue_word(smts) == tissue for smts, _ in GTEX_TISSUES)
-    table = _read_projects(projects)
-    taken = table["code"].isin(tcga_projects) if tcga_projects is not None else True
-    cancer = int((table["tissue"].eq(tissue) & taken).sum())
+    taken = _project_tissues(projects).items()
+    cancer = sum(
+        t == tissue and (tcga_projects is None or code in tcga_projects) for code, t in taken
+    )
     return normal, cancer
+
+
+@functools.cache
+def _project_tissues(path: str | os.PathLike) -> dict[str, str]:
+    """{code: tissue} of the TCGA project table, read once (the cost model asks often)."""
+    table = _read_projects(path)
+    return dict(zip(table["code"], table["tissue"], strict=True))
 
 
 def _read_projects(path: str | os.PathLike = PROJECTS) -> pd.DataFrame:
