@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from txai import resources
+from txai import io, resources
 from txai.sources import GTEX_TISSUES, SMALL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -254,8 +254,6 @@ def write_annotation(folder: Path, coding: pd.DataFrame, r) -> dict[str, str]:
 def overlay(url, published: dict, folder: Path) -> dict:
     """The config merged over config/paper.yaml: the mirror's URLs (pinned by checksum), the
     cohort's size, and tiny counts; GPU jobs declared for this CPU."""
-    from txai import io
-
     files = published["files"]
 
     def spec(key: str) -> dict:
@@ -362,9 +360,8 @@ def run(folder: Path, cores: int = 2) -> int:
     (folder / "rehearsal.md").write_text(summary + "\n")
     print(summary)
     over = resources.check(folder)
-    for r in over:
-        print(f"OVER: {r['rule']} ({r['path']}) peaked at {r['peak_host_mb']} MB, declared "
-              f"mem_mb {r['mem_mb']}.")  # fmt: skip
+    for record in over:
+        print(resources.over(record))
     return 1 if over or done.returncode else 0
 
 

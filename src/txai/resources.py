@@ -49,6 +49,12 @@ def check(root: str | os.PathLike) -> list[dict]:
     return [record for record in records(root) if exceeds(record)]
 
 
+def over(record: dict) -> str:
+    """The line that names a job over its declared mem_mb."""
+    return (f"OVER: {record['rule']} ({record['path']}) peaked at {record['peak_host_mb']} MB, "
+            f"declared mem_mb {record['mem_mb']}.")  # fmt: skip
+
+
 def table(found: list[dict]) -> str:
     """One line per record: rule, record, mem_mb, peak_host_mb, peak_gpu_mb, peak / mem_mb."""
     rows = [("rule", "record", "mem_mb", "peak_host_mb", "peak_gpu_mb", "ratio")]
@@ -75,8 +81,7 @@ def main(argv=None) -> int:
         print(f"{len(undeclared)} job(s) declared no mem_mb: listed, not checked.")
     offenders = [r for r in found if exceeds(r)]
     for r in offenders:
-        print(f"OVER: {r['rule']} ({r['path']}) peaked at {r['peak_host_mb']} MB, declared "
-              f"mem_mb {r['mem_mb']}.")  # fmt: skip
+        print(over(r))
     checked = len(found) - len(undeclared)
     print(f"{len(offenders)} of {checked} job(s) exceeded their declared mem_mb.")
     return 1 if offenders else 0
