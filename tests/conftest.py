@@ -66,6 +66,20 @@ def write_sheet(folder: Path, genes: list[str]) -> None:
     io.write_table(pd.DataFrame({"gene": genes}), folder / "genes.parquet")
 
 
+def user_config(name: str, sheet, genes: int) -> dict:
+    """The tiny config on a user cohort of `tpm.tsv` (TPM) and the sheet `samples.tsv`."""
+    import yaml
+
+    config = yaml.safe_load(TINY.read_text())
+    config["cohort"] = {
+        "source": "files",
+        "name": name,
+        "files": {"expression": "tpm.tsv", "samples": "samples.tsv", "scale": "tpm"},
+        "size": {"samples": len(sheet), "genes": genes, "classes": sheet["class"].nunique()},
+    }
+    return config
+
+
 def user_cohort(root: Path, edit=None):
     """A small user cohort in the documented formats under `root`: tpm.tsv (TPM, genes x
     samples, 30 genes), samples.tsv (12 samples each of liverN, liverT, lungN) and user.yaml (the
@@ -88,13 +102,7 @@ def user_cohort(root: Path, edit=None):
     matrix.insert(0, "gene_id", [f"ENSG{i:011d}.3" for i in range(30)])
     matrix.to_csv(root / "tpm.tsv", sep="\t", index=False)
     sheet.to_csv(root / "samples.tsv", sep="\t", index=False)
-    config = yaml.safe_load(TINY.read_text())
-    config["cohort"] = {
-        "source": "files",
-        "name": "user cohort",
-        "files": {"expression": "tpm.tsv", "samples": "samples.tsv", "scale": "tpm"},
-        "size": {"samples": len(sheet), "genes": 30, "classes": 3},
-    }
+    config = user_config("user cohort", sheet, 30)
     config["data"]["min_class_size"] = 10
     config["focus_tissues"] = ["liver"]
     if edit:

@@ -296,8 +296,10 @@ def test_fig5_without_de_and_many_shared_genes(split, medians):
     assert len(heatmap.get_yticks()) == 0  # too many genes to name
     assert_labelled(fig)
     plt.close(fig)
-    with pytest.raises(ValueError, match="Figure 5"):
-        bf.fig5(no_de, split.iloc[:0], many.iloc[:0], medians)
+    nothing = bf.fig5(no_de, split.iloc[:0], many.iloc[:0], medians)  # a normal-only cohort
+    message = [t.get_text() for t in nothing.findobj(lambda a: a.get_gid() == "message")]
+    assert message == [bf.NOTHING_IN_CANCER] and letters(nothing) == set()
+    plt.close(nothing)
 
 
 def test_figS9_one_panel_per_tissue(status):
@@ -315,6 +317,22 @@ def test_figS9_one_panel_per_tissue(status):
     plt.close(fig)
     with pytest.raises(ValueError, match="Figure S9"):
         bf.figS9(status.iloc[:0])
+
+
+def test_figS9_and_figS11_of_many_tissues(status, overlaps, genes, medians):
+    """30 tissues: a panel of S9 each (A to Z, then AA to AD); S11 A turns their names."""
+    liver = status[status["tissue"] == "liver"]
+    many = pd.concat([liver.assign(tissue=f"t{i:02d}") for i in range(30)])
+    fig = bf.figS9(many)
+    drawn = [t.get_text() for t in texts(fig)]
+    assert {"A", "Z", "AA", "AD"} <= set(drawn) and "AE" not in drawn
+    plt.close(fig)
+    rows = overlaps[overlaps["tissue"] == "liver"]
+    fig = bf.figS11(pd.concat([rows.assign(tissue=f"t{i:02d}") for i in range(30)]), genes,
+                    medians, k=K)  # fmt: skip
+    ticks = by_title(fig, f"Overlap of the top-{K}").get_xticklabels()
+    assert len(ticks) == 30 and {t.get_rotation() for t in ticks} == {60}
+    plt.close(fig)
 
 
 def test_run_reads_tables_and_keeps_focus_tissues(status, tmp_path):

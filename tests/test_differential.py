@@ -220,3 +220,41 @@ def test_roles_are_looked_up_by_symbol_or_gene_id(tmp_path):
     got = differential.roles_of(["ENSG1", "ENSG2", "ENSG5", "ENSG9"], symbols, listed)
     assert got == ["oncogene", "", "tumour suppressor", ""]
     assert differential.roles_of(["ENSG1"], symbols, None) == [""]
+
+
+def write_cohort(folder, classes):
+    """expression (log2 TPM + 1, with sidecars), samples and genes tables: 5 samples of each
+    (class, tissue, status), 3 genes; gene g0 is 8-fold higher in every cancer class."""
+    rows = [(f"{c}{i}", c, t, s) for c, t, s in classes for i in range(5)]
+    sheet = pd.DataFrame(rows, columns=["sample", "class", "tissue", "status"])
+    tpm = np.random.default_rng(1).uniform(10, 20, size=(len(sheet), 3))
+    tpm[(sheet["status"] == "cancer").to_numpy(), 0] *= 8
+    path = folder / "expression.parquet"
+    io.write_expression(sheet["sample"].tolist(), ["g0", "g1", "g2"], np.log2(tpm + 1), path,
+                        io.matrix_paths(path))  # fmt: skip
+    io.write_table(sheet, folder / "samples.parquet")
+    io.write_table(pd.DataFrame({"gene": ["g0", "g1", "g2"]}), folder / "genes.parquet")
+    return {name: folder / f"{name}.parquet" for name in ("expression", "samples", "genes")}
+
+
+def run_tests(tmp_path, classes, focus):
+    files = write_cohort(tmp_path, classes)
+    out = tmp_path / "tests.parquet"
+    differential.run_tests(**files, config={"fdr": 0.05, "fold_change": 3}, focus_tissues=focus,
+                           out_tests=out, out_truth=tmp_path / "truth.tsv")  # fmt: skip
+    return io.read_table(out)
+
+
+def test_run_tests_compares_the_focus_tissues_with_normal_and_cancer_samples(tmp_path):
+    classes = [("liverN", "liver", "normal"), ("LIHC", "liver", "cancer"),
+               ("lungN", "lung", "normal"), ("BRCA", "breast", "cancer")]  # fmt: skip
+    tests = run_tests(tmp_path, classes, ["lung", "liver", "breast"])
+    assert tests["tissue"].tolist() == ["liver"] * 3  # lung: no cancer; breast: no normal
+    assert tests["de"].tolist() == [True, False, False]  # g0 is 8-fold up, p = 0.012 for 5 vs 5
+
+
+def test_run_tests_without_a_pair_writes_an_empty_table_of_the_columns(tmp_path):
+    classes = [("lungN", "lung", "normal"), ("BRCA", "breast", "cancer")]
+    tests = run_tests(tmp_path, classes, ["lung", "breast"])
+    assert tests.empty and tests.columns.tolist() == ["tissue", *differential.DE_COLUMNS]
+    assert tests["de"].dtype == bool and tests["p"].dtype == np.float64

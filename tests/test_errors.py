@@ -24,6 +24,7 @@ from txai import (
     explainers,
     io,
     models,
+    plan,
     sources,
     train,
 )
@@ -170,9 +171,9 @@ def demo_too_many_planted(tmp):
     return lambda: cohort.run(spec["cohort"]["demo"], 7, **out), [311, 300]
 
 
-def demo_focus_without_cancer(tmp):
-    conf = tiny(lambda c: c.update(focus_tissues=["liver", "brain"]))
-    return lambda: config.check_demo_focus(conf), [["brain"], ["liver", "lung"]]
+def demo_focus_absent(tmp):
+    conf = tiny(lambda c: c.update(focus_tissues=["liver", "pancreas"]))
+    return lambda: plan.focus(conf), [["pancreas"], ["brain", "heart", "liver", "lung"]]
 
 
 def genomic_without_coordinates(tmp):
@@ -303,11 +304,6 @@ def class_too_small(tmp):
 def focus_tissue_absent(tmp):
     values = [["pancreas"], tmp / "samples.tsv", ["liver", "lung"]]
     return prepare(tmp, focus_tissues=["liver", "pancreas"]), values
-
-
-def focus_tissue_without_pair(tmp):
-    values = [tmp / "samples.tsv", "lung", ["normal"], "lung"]
-    return prepare(tmp, focus_tissues=["lung"]), values
 
 
 def annotation_without_gene(tmp):
@@ -609,7 +605,7 @@ CASES = {
     "config-unknown-key": config_unknown_key,
     "combination-not-run": combination_not_run,
     "demo-too-many-planted": demo_too_many_planted,
-    "demo-focus-without-cancer": demo_focus_without_cancer,
+    "demo-focus-absent": demo_focus_absent,
     "genomic-order-without-coordinates": genomic_without_coordinates,
     "file-not-found": file_not_found,
     "file-unknown-type": file_unknown_type,
@@ -633,7 +629,6 @@ CASES = {
     "sample-missing-from-matrix": sample_missing_from_matrix,
     "class-too-small": class_too_small,
     "focus-tissue-absent": focus_tissue_absent,
-    "focus-tissue-without-pair": focus_tissue_without_pair,
     "annotation-without-gene": annotation_without_gene,
     "annotation-duplicate-gene": annotation_duplicate_gene,
     "annotation-lacks-genes": annotation_lacks_genes,
@@ -705,8 +700,8 @@ def e2e_config_schema(root):
     return True
 
 
-def e2e_focus_tissue_without_pair(root):
-    user_cohort(root, lambda c: c.update(focus_tissues=["lung"]))
+def e2e_focus_tissue_absent(root):
+    user_cohort(root, lambda c: c.update(focus_tissues=["liver", "pancreas"]))
     return True
 
 
@@ -720,7 +715,7 @@ def e2e_matrix_negative(root):
 
 E2E = {  # id: writes the input into the workflow copy; returns whether it stops before any job
     "config-schema": e2e_config_schema,
-    "focus-tissue-without-pair": e2e_focus_tissue_without_pair,
+    "focus-tissue-absent": e2e_focus_tissue_absent,
     "matrix-negative": e2e_matrix_negative,
 }
 

@@ -478,10 +478,10 @@ def test_setting_for_merges_overrides_and_drops_references():
     assert "overrides" in setting  # the caller's setting is left alone
 
 
-def pool_file(frame: pd.DataFrame, path) -> io.Wide:
-    """A pool table written as the references stage writes it and read back."""
+def pool_file(frame: pd.DataFrame, path):
+    """A pool table written as the references stage writes it."""
     io.write_table(frame.astype({c: np.float32 for c in frame if c.startswith("g")}), path)
-    return io.read_wide(path)
+    return path
 
 
 def test_sample_pools(tmp_path):
@@ -505,6 +505,13 @@ def test_sample_pools(tmp_path):
     np.testing.assert_array_equal(
         pools.rows(np.array([[1], [0]]), slice(1, 3)), [[[2, 6]], [[3, 7]]]
     )
+    only_b = draws.sample_pools(specific, "specific", ["b"], genes)  # a's rows are not read
+    np.testing.assert_array_equal(only_b.values, [[[3, 7], [4, 8]]])
+    assert only_b.values.untyped_storage().nbytes() == 2 * 2 * 4  # one pool, not a copy
+    c_pool = pd.DataFrame({"reference": [0, 1], "class": ["c", "b"], "g1": [1.0, 2], "g2": 3.0})
+    c_pool = pool_file(c_pool, tmp_path / "other.parquet")
+    with pytest.raises(ValueError, match="classes \\['a', 'b'\\]"):  # a has no pool
+        draws.sample_pools(c_pool, "specific", ["a", "b"], genes)
 
 
 def constant_pools(n: int, size: int) -> np.ndarray:
@@ -585,14 +592,14 @@ def test_deepliftshap_takes_k_references_in_one_call_per_sample(monkeypatch, arc
 
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 @pytest.mark.parametrize("name", ["DeepLift", "IntegratedGradients", "DeepLiftShap"])
-def test_zero_pool_computes_one_estimate_per_repeat(monkeypatch, arch, name):
+def test_zero_pool_computes_one_estimate_per_repeat(monkeypatch, tmp_path, arch, name):
     """All references equal (the zero pool): one call per repeat gives its K equal estimates
     (DeepLiftShap over K equal baselines is DeepLift), the same values as the K calls."""
     model = make(arch)
     x, _, target = data(17, n=3)
     repeats, k = 2, 3
     genes = [f"g{i}" for i in range(N_GENES)]
-    zero = io.Wide(pd.DataFrame(index=range(5)), genes, np.zeros((5, N_GENES), np.float32))
+    zero = pool_file(pd.DataFrame(0.0, index=range(5), columns=genes), tmp_path / "zero.parquet")
     pools = draws.sample_pools(zero, "zero", ["a"] * len(x), genes)
     setting = {"repeats": repeats, "references": {"type": "zero", "count": k}}
     # without dropout, against Captum on the eval-mode model with zero baselines
@@ -872,10 +879,8 @@ def test_run_end_to_end(tmp_path, arch, explainer, setting, config):
     pools = None
     if "references" in strategy:
         kind = strategy["references"]["type"]
-        pools = draws.sample_pools(
-            io.read_wide(tmp_path / f"{kind}.parquet"), kind,
-            sheet.loc[explained, "class"].tolist(), genes,
-        )  # fmt: skip
+        pools = draws.sample_pools(tmp_path / f"{kind}.parquet", kind,
+                                   sheet.loc[explained, "class"].tolist(), genes)  # fmt: skip
     keep = setting.get("keep_estimates", False)
     per_block = setting["repeats"] if keep else 1  # rows per sample and replicate
     for path, out, name, replicates in zip(paths, outputs, ["m01", "m02"], [3, 1], strict=True):
@@ -929,6 +934,18 @@ def test_explained_sample_sets_by_status_and_tissue():
     assert explain.explained_samples(sheet, cancers, ["a"], 0).tolist() == [1, 2, 3]
     focus_test = {"split": "test", "tissues": "focus", "status": "any"}
     assert explain.explained_samples(sheet, focus_test, ["b"], 0).tolist() == [3, 4]
+
+
+def test_normal_samples_are_a_tissues_normal_class_or_all_of_a_tissue_without_one():
+    """The curves' status normal: tissue a's normal sample; tissue c, cancer only, all of its
+    own; d's sample without status is not normal, but d has no normal class."""
+    sheet = pd.DataFrame(
+        {"class": ["n_a", "c_a", "c_c", "c_c2", "x_d"], "tissue": ["a", "a", "c", "c", "d"],
+         "status": ["normal", "cancer", "cancer", "cancer", None], "split": "test"}
+    )  # fmt: skip
+    normal = {"split": "test", "tissues": "focus", "status": "normal"}
+    assert explain.explained_samples(sheet, normal, ["a", "c", "d"], 0).tolist() == [0, 2, 3, 4]
+    assert explain.explained_samples(sheet, normal, ["a"], 0).tolist() == [0]
 
 
 def test_a_stopped_job_keeps_its_finished_models(tmp_path, monkeypatch):

@@ -162,6 +162,9 @@ def test_read_wide_gives_the_table_read_table_gives(tmp_path):
         assert read.values.flags.f_contiguous and read.values.dtype == np.float32
         pd.testing.assert_frame_equal(read.frame(), io.read_table(tmp_path / f"{name}.parquet"))
     assert read.genes == ["score"]
+    b = io.read_wide(tmp_path / "pool.parquet", where={"class": ["b"]})  # its rows alone
+    assert b.values.shape == (3, len(genes)) and b.values.flags.f_contiguous
+    pd.testing.assert_frame_equal(b.frame(), pool.iloc[3:].reset_index(drop=True))
 
 
 WIDE_READER = """

@@ -3,8 +3,9 @@ download, batches and the reference pools a setting needs."""
 
 import copy
 
+import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, TINY
 
 from txai import plan, scale
 
@@ -112,3 +113,30 @@ def test_batches_and_jobs_of_the_paper(paper):
     run = paper["explain"]["explainers"]
     per_setting = len(run) * (len(batches) - 1)
     assert sum(j.setting in ("plain", "optimised") for j in jobs) == 2 * per_setting
+
+
+def test_focus_tissues_default_to_every_tissue_and_pair_normal_with_cancer(paper, tmp_path):
+    tiny = scale.load(TINY)  # liver, lung with cancer; brain, heart without
+    assert plan.focus(tiny) == plan.Focus(["liver", "lung"], {
+        t: {"normal": 1, "cancer": 1, "any": 2} for t in ("liver", "lung")})  # fmt: skip
+    every = plan.focus({**tiny, "focus_tissues": []})
+    assert every.tissues == ["brain", "heart", "liver", "lung"]
+    assert every.paired == ["liver", "lung"]
+    assert plan.focus({**tiny, "focus_tissues": ["heart"]}).paired == []
+    assert plan.explain_common({**tiny, "focus_tissues": []})["focus_tissues"] == every.tissues
+    # GTEx v8's 27 SMTS of its 49 kept tissues, 10 more of the 33 TCGA projects (bile duct, ...)
+    pan = plan.focus({**paper, "focus_tissues": []})
+    assert len(pan.tissues) == 37 and sum(c["any"] for c in pan.classes.values()) == 82
+    assert pan.tissues[:3] == ["adipose_tissue", "adrenal_gland", "bile_duct"]
+    assert "liver" in pan.paired and "bile_duct" not in pan.paired  # CHOL: no GTEx normal
+    sheet = pd.DataFrame({"sample": ["s1", "s2", "s3"], "class": ["LUAD", "BRCA", "LUSC"],
+                          "tissue": ["lung", "breast", "lung"]})  # fmt: skip
+    sheet.to_csv(tmp_path / "samples.csv", index=False)
+    files = {
+        **tiny,
+        "focus_tissues": [],
+        "cohort": {"source": "files", "files": {"samples": str(tmp_path / "samples.csv")}},
+    }
+    assert plan.focus(files) == plan.Focus(["breast", "lung"], {
+        "breast": {"normal": 0, "cancer": 0, "any": 1},
+        "lung": {"normal": 0, "cancer": 0, "any": 2}})  # fmt: skip

@@ -1,11 +1,13 @@
 """Reliability (issue 11): a killed run resumes without redoing finished work and ends with an
-uninterrupted run's bytes; the same config gives the same bytes, another seed other numbers.
+uninterrupted run's bytes; the same config gives the same bytes, another seed other numbers; a
+moved project reruns nothing (issue 25).
 
 Every run here is compared with the session's one uninterrupted run of the tiny config
 (`tiny_reference` in conftest.py)."""
 
 import base64
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,6 +107,21 @@ def test_the_same_config_gives_the_same_bytes(tiny_reference, tmp_path):
     assert files == result_files(tiny_reference)
     for pdf in (tmp_path / "results/figures").glob("*.pdf"):
         assert b"/CreationDate" not in pdf.read_bytes(), pdf
+
+
+def test_a_moved_project_reruns_nothing(tiny_reference, tmp_path):
+    """A finished project copied with `cp -a` (the workflow, its results, logs and Snakemake's
+    records, modification times kept) plans no job in the copy: no rule's params, inputs or logs
+    hold an absolute path."""
+    # Not config/: the reference ran from a folder without config/config.yaml, on the tiny
+    # config alone, and so does its copy.
+    for name in ("Snakefile", "workflow", "envs", "src", "resources", "tests/config"):
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
+        copy(REPO / name, tmp_path / name)
+    shutil.copytree(tiny_reference, tmp_path, symlinks=True, dirs_exist_ok=True)
+    done = snakemake("-n", "--configfile", "tests/config/tiny.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Nothing to be done" in done.stdout, done.stdout[-3000:]  # its reasons, if not
 
 
 def test_another_seed_changes_every_stochastic_step(tiny_reference, tmp_path):

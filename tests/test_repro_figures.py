@@ -134,6 +134,18 @@ def test_figS1_one_row_per_tissue(replicates):
     plt.close(fig)
 
 
+def test_figS1_of_many_tissues_letters_every_panel_and_fits_a_png(replicates):
+    """14 tissues (a cohort's default focus: every tissue): 28 panels, A to Z, then AA and AB;
+    a row per tissue, as tall as Agg can draw at 150 dpi for 80 tissues."""
+    liver = replicates[replicates["tissue"] == "liver"]
+    names = [f"t{i:02d}" for i in range(14)]
+    fig = rf.figS1(pd.concat([liver.assign(tissue=t) for t in names]), names, k=K)
+    assert {"A", "Z", "AA", "AB"} <= texts(fig) and "AC" not in texts(fig)
+    assert fig.get_size_inches()[1] == 14 * 5.5
+    plt.close(fig)
+    assert rf.row_height(5.5, 80) * 80 == rf.TALLEST and rf.TALLEST * 150 < 2**16
+
+
 def test_fig2_all_panels_and_curve_means(curves, replicates):
     fig = rf.fig2(curves, replicates, k=K, tissue="liver")
     assert letters(fig) == set("ABCDEF")

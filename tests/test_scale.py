@@ -5,6 +5,7 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -95,19 +96,31 @@ def test_explained_samples_follow_the_sample_set(paper):
     assert scale.explained(paper, capped) == 5 * 3
 
 
-def test_focus_classes_per_source(paper):
+def test_focus_classes_per_source(paper, tmp_path):
     """A built source counts GTEx v8's tissues and the TCGA projects of each focus tissue; the
-    demo its own tissues; a user's cohort one of each status."""
+    demo its own tissues; a user's cohort the classes of its sample sheet. Without focus
+    tissues, every tissue; a tissue without a normal class counts all of its own as normal."""
     assert scale.focus_classes(paper) == 9
-    brain = {**paper, "focus_tissues": ["brain", "kidney"]}  # GTEx 13 + 2; GBM, LGG, KICH, ...
-    assert scale.focus_classes(brain, "normal") == 15 and scale.focus_classes(brain, "cancer") == 5
+    brain = {**paper, "focus_tissues": ["brain", "kidney"]}  # GTEx 13 + 1 (Medulla: < 25)
+    assert scale.focus_classes(brain, "normal") == 14 and scale.focus_classes(brain, "cancer") == 5
+    assert scale.focus_classes({**paper, "focus_tissues": []}) == 49 + 33  # the paper's 82
     toil = {**paper, "cohort": {**paper["cohort"], "source": "toil"}}
     toil["cohort"]["toil"] = {**paper["cohort"]["toil"], "tcga_projects": ["LUAD"]}
     assert scale.focus_classes(toil, "cancer") == 1
     demo = yaml.safe_load(TINY.read_text())
     assert scale.focus_classes(demo) == 4  # liver and lung, each normal and cancer
-    files = {**paper, "cohort": {"source": "files"}}
-    assert scale.focus_classes(files) == 8
+    assert scale.focus_classes({**demo, "focus_tissues": []}, "normal") == 4  # + brain, heart
+    sheet = pd.DataFrame({"sample": list("abcde"), "class": ["LIHC", "LUAD", "LUSC", "liv", "B"],
+                          "tissue": ["liver", "lung", "lung", "liver", None],
+                          "status": ["cancer", "cancer", "cancer", "normal", None]})  # fmt: skip
+    sheet.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    files = {
+        **paper,
+        "focus_tissues": ["lung", "liver"],
+        "cohort": {"source": "files", "files": {"samples": str(tmp_path / "samples.tsv")}},
+    }
+    assert [scale.focus_classes(files, s) for s in ("any", "normal", "cancer")] == [4, 3, 3]
+    assert scale.focus_classes({**files, "focus_tissues": []}) == 5  # B: its own tissue
 
 
 @pytest.mark.parametrize("per_job", [0, 3])

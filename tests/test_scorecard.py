@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from txai import io, scorecard
+from txai import figures, io, scorecard
 
 
 def gene_table() -> pd.DataFrame:
@@ -212,7 +212,7 @@ def test_run_without_truth_writes_an_empty_table_and_says_so(tmp_path):
     assert table.empty and list(table.columns) == list(scorecard.COLUMNS)
     assert table["aggregated"].dtype == bool and table["recall"].dtype == np.float64
     assert png.stat().st_size > 1000 and pdf.stat().st_size > 1000
-    fig = scorecard.message_figure(scorecard.NO_TRUTH, "real cohort")
+    fig = figures.message_figure(scorecard.NO_TRUTH, "real cohort")
     texts = [t.get_text() for t in fig.findobj(lambda a: a.get_gid() == "message")]
     assert texts and "No planted truth" in texts[0]
 

@@ -259,6 +259,9 @@ def test_annotation_and_differential_outputs(tiny_run):
     assert tests.groupby("tissue").size().eq(len(genes)).all()
     top_de = pd.read_parquet(root / "results/differential/top_de.parquet")
     assert top_de["de_share"].between(0, 1).all()
+    assert set(top_de["tissue"]) == set(config["focus_tissues"])  # Figure 5A: both tissues
+    split = pd.read_parquet(root / "results/differential/split.parquet")
+    assert set(split["tissue"]) == set(config["focus_tissues"])  # 5B
     table = pd.read_csv(root / "results/tables/top_genes_mlp_DeepLiftShap_optimised.tsv", sep="\t")
     assert {"TS", "HK", "TF", "TF_cofactor", "DE"} <= set(table.columns)
     ts = genes.set_index("gene")["ts"]

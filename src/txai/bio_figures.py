@@ -10,8 +10,6 @@ bars "A|<combination>|<tissue>" (Figure 5A) and images "<letter>|<combination>".
 
 from __future__ import annotations
 
-from string import ascii_uppercase
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -23,8 +21,14 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from txai import aggregate  # noqa: E402
-from txai.repro_figures import _colours, _letter, _tissue_rows  # noqa: E402
+from txai import aggregate, figures  # noqa: E402
+from txai.repro_figures import (  # noqa: E402
+    _colours,
+    _letter,
+    _tissue_rows,
+    panel_letters,
+    row_height,
+)
 
 FAMILIES = ("CNN", "CNN-Agg", "MLP", "MLP-Agg")
 FAMILY_COLOURS = {name: plt.get_cmap("Set2")(i) for i, name in enumerate(FAMILIES)}
@@ -33,6 +37,10 @@ WHERE = ("only normal", "only cancer", "both")
 RHO = "Spearman's rho (score vs expression)"
 EXPECTED = "Expected by chance (mean)"
 PAPER_SECOND_TISSUE = "ovary"  # Figure 4F's right panel
+NOTHING_IN_CANCER = (
+    "No focus tissue has normal and cancer samples (A, B), and no cancer class has top genes\n"
+    "shared by its samples (C): the normal-vs-cancer comparison was skipped."
+)
 
 
 def _with_combination(rows: pd.DataFrame) -> pd.DataFrame:
@@ -425,7 +433,8 @@ def fig5(
     """Figure 5: share of the normal classes' top-k genes that are DE between normal and cancer
     per combination and tissue (A, chance dashed), expression in normal and cancer samples of the
     top genes found only in normal, only in cancer, or in both (B, one panel per combination of
-    `split`), and the shared top genes of the cancer classes (C)."""
+    `split`), and the shared top genes of the cancer classes (C); a figure saying why, when
+    the cohort has none of these."""
     de = _with_combination(_normal_rows(_top_k(top_de, k)))
     z = shared_heatmap(shared, medians) if not shared.empty else pd.DataFrame()
     combos = list(dict.fromkeys(split["combination"]))
@@ -433,7 +442,7 @@ def fig5(
     shown = [name for name, present in zip("ABC", (len(de), combos, z.size), strict=True)
              if present]  # fmt: skip
     if not shown:
-        raise ValueError("no DE, split or shared-gene rows to draw Figure 5 from")
+        return figures.message_figure(NOTHING_IN_CANCER, f"Top-{k} contributing genes in cancer")
     n = de["combination"].nunique() * max(de["tissue"].nunique(), 1) if len(de) else 8
     width = max(14, 0.3 * n + 5, 0.3 * z.shape[1] + 5)
     fig = plt.figure(layout="constrained", figsize=(width, sum(heights[b] for b in shown)))
@@ -464,9 +473,9 @@ def figS9(status: pd.DataFrame) -> plt.Figure:
     tissues = list(dict.fromkeys(rows["tissue"]))
     order = _order(rows["combination"])
     levels = [s for s in STATUS_COLOURS if s in set(rows["status"])]
-    size = (max(10, 0.55 * len(order) + 4), 4.2 * len(tissues))
+    size = (max(10, 0.55 * len(order) + 4), row_height(4.2, len(tissues)) * len(tissues))
     fig, axes = plt.subplots(len(tissues), 1, squeeze=False, layout="constrained", figsize=size)
-    for letter, ax, tissue in zip(ascii_uppercase, axes[:, 0], tissues, strict=False):
+    for letter, ax, tissue in zip(panel_letters(), axes[:, 0], tissues, strict=False):
         mine = rows[rows["tissue"] == tissue]
         _boxes(ax, mine, "combination", order, "rho", tissue, hue="status", levels=levels,
                colour=lambda name, level: STATUS_COLOURS[level])  # fmt: skip
@@ -513,7 +522,9 @@ def figS11(
         _boxes(ax, rows, "tissue", tissues, "percent", "A", hue="combination", levels=order,
                colour=lambda name, level: colours[level])  # fmt: skip
         _expected(ax, rows, "tissue", tissues, "chance")
-        ax.set_xticks(range(len(tissues)), tissues, rotation=0, ha="center")
+        turn = {"rotation": 0, "ha": "center"} if len(tissues) <= 8 else {
+            "rotation": 60, "ha": "right", "rotation_mode": "anchor"}  # fmt: skip
+        ax.set_xticks(range(len(tissues)), tissues, **turn)
         ax.set(xlabel="Focus tissue (normal samples)", ylabel=f"TS genes (% of top {k})",
                title=f"Overlap of the top-{k} contributing genes with TS genes")  # fmt: skip
         ax.set_ylim(bottom=0)

@@ -70,20 +70,6 @@ def check_combinations(config: dict) -> None:
                 )
 
 
-def check_demo_focus(config: dict) -> None:
-    """The demo cohort's focus tissues must be among those it gives a cancer class."""
-    if config["cohort"]["source"] != "demo":
-        return
-    with_cancer = config["cohort"]["demo"]["tissues_with_cancer"]
-    absent = [t for t in config["focus_tissues"] if t not in with_cancer]
-    if absent:
-        raise InputError(
-            f"config key 'focus_tissues': {absent} have no cancer class in the demo cohort; "
-            "focus tissues need normal and cancer samples. Name tissues of "
-            f"cohort.demo.tissues_with_cancer ({with_cancer}), or add them there."
-        )
-
-
 def model_ids(arch_config: dict) -> list[str]:
     """Model names of one architecture: m01..mNN, then s01..sKK for the same-order CNN set."""
     ids = [f"m{i:02d}" for i in range(1, arch_config["models"] + 1)]

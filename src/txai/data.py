@@ -272,25 +272,28 @@ def tissues(sheet: pd.DataFrame) -> pd.Series:
     return sheet["tissue"].fillna(sheet["class"]) if "tissue" in sheet else sheet["class"]
 
 
-def check_focus(sheet: pd.DataFrame, focus_tissues: list[str], path) -> None:
-    """Every focus tissue is in the sheet (tissue, else class) with normal and cancer samples."""
-    tissue = tissues(sheet)
-    absent = [t for t in focus_tissues if t not in set(tissue)]
+def tissue_classes(sheet: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """{tissue: {"normal": n, "cancer": n, "any": n}}: the classes of each tissue (`tissues`)
+    by status, a class without status counted in `any` only; tissues in alphabetical order."""
+    status = sheet["status"] if "status" in sheet else pd.Series(None, index=sheet.index)
+    frame = pd.DataFrame({"tissue": tissues(sheet), "class": sheet["class"], "status": status})
+    frame = frame.drop_duplicates(["tissue", "class"])
+    return {
+        tissue: {s: int((rows["status"] == s).sum()) for s in ("normal", "cancer")}
+        | {"any": len(rows)}
+        for tissue, rows in frame.groupby("tissue", sort=True)
+    }
+
+
+def check_focus(focus_tissues: list[str], found, where: str) -> None:
+    """Every tissue named in focus_tissues is among the cohort's tissues (`found`, in `where`)."""
+    absent = [t for t in focus_tissues if t not in set(found)]
     if absent:
         raise InputError(
-            f"config: focus_tissues {absent} not found in the tissue column of {path} "
-            f"(tissues: {sorted(tissue.unique())}). Fix focus_tissues or the sheet."
+            f"config key 'focus_tissues': {absent} not found in {where}, whose tissues are "
+            f"{sorted(found)}. Name tissues found there, or set focus_tissues: [] to explain "
+            "every tissue."
         )
-    status = sheet["status"] if "status" in sheet else pd.Series(None, index=sheet.index)
-    for name in focus_tissues:
-        found = sorted(status[tissue == name].dropna().unique())
-        if not {"normal", "cancer"} <= set(found):
-            raise InputError(
-                f"{path}: focus tissue '{name}' has samples of status {found}, not both normal "
-                "and cancer: specific references, the normal-vs-cancer tests and Figures 4 and 5 "
-                f"need both. Add its missing class to the sheet, or drop '{name}' from "
-                "focus_tissues."
-            )
 
 
 def split(classes: pd.Series, test_fraction: float, seed: int) -> np.ndarray:
@@ -362,7 +365,7 @@ def run(
     the declared size and its config key (`txai.plan.declared_size`), checked before the matrix
     is read (from its header, its genes only when no annotation filters them) and after."""
     sheet = read_sample_sheet(samples, schema)
-    check_focus(sheet, focus_tissues, samples)
+    check_focus(focus_tissues, set(tissues(sheet)), f"the tissue column of {samples}")
     before = {"samples": len(sheet)}
     if genes is None and not protein_coding_only:
         before["genes"] = matrix_dims(expression, genes_in)["genes"]

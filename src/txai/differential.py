@@ -220,9 +220,9 @@ def read_cancer_genes(path: str | os.PathLike) -> pd.DataFrame:
 def run_tests(
     *, expression, samples, genes, config: dict, focus_tissues: list, out_tests, out_truth
 ) -> None:
-    """`differential/tests.parquet`: one row per focus tissue (each has normal and cancer samples,
-    `txai.data.check_focus`) and gene (tissue, then DE_COLUMNS); for a cohort with planted truth,
-    recall and precision of the DE calls per tissue."""
+    """`differential/tests.parquet`: one row per gene and focus tissue with normal and cancer
+    samples (tissue, then DE_COLUMNS; no rows where none has both); for a cohort with planted
+    truth, recall and precision of the DE calls per tissue."""
     sample_ids, gene_ids, x = io.read_expression(expression)
     sheet = io.read_table(samples).set_index("sample").loc[sample_ids]
     tpm = np.exp2(x.astype(np.float64)) - 1
@@ -230,10 +230,18 @@ def run_tests(
     for tissue in focus_tissues:
         rows = sheet["tissue"].to_numpy() == tissue
         normal, cancer = (rows & (sheet["status"] == s).to_numpy() for s in ("normal", "cancer"))
+        if not (normal.any() and cancer.any()):
+            log.info("%s: not tested, it has no %s samples", tissue,
+                     "normal" if not normal.any() else "cancer")  # fmt: skip
+            continue
         table = test_pair(tpm[normal], tpm[cancer], gene_ids, config["fdr"], config["fold_change"])
         table.insert(0, "tissue", tissue)
         tables.append(table)
         log.info("%s: %d of %d genes DE", tissue, table["de"].sum(), len(table))
+    if not tables:
+        log.warning("no focus tissue has normal and cancer samples: nothing to test")
+        numbers = {c: float for c in DE_COLUMNS if c not in ("gene", "direction", "de")}
+        tables = [pd.DataFrame(columns=["tissue", *DE_COLUMNS]).astype(numbers | {"de": bool})]
     tests = pd.concat(tables, ignore_index=True)
     io.write_table(tests, out_tests)
     annotation = io.read_table(genes).set_index("gene")
@@ -334,7 +342,9 @@ def run_top_genes(
         shared = shared_top(long, k, config["shared_min_samples"])
         listed = read_cancer_genes(cancer_genes) if cancer_genes else None
         shared["role"] = roles_of(shared["gene"], symbols, listed)
-    io.write_table(pd.DataFrame(shares), out["top_de"])
+    share_columns = ["arch", "explainer", "aggregated", "tissue", "class", "status", "top_k",
+                     "de_share", "chance"]  # fmt: skip
+    io.write_table(pd.DataFrame(shares, columns=share_columns), out["top_de"])
     split_columns = ["combination", "tissue", "gene", "where", "log2_normal", "log2_cancer"]
     splits = pd.concat(splits, ignore_index=True) if splits else pd.DataFrame(columns=split_columns)
     io.write_table(splits, out["split"])

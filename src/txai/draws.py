@@ -50,17 +50,22 @@ def as_pools(pools) -> Pools | None:
     return Pools(torch.as_tensor(np.asarray(pools)), torch.arange(len(pools)))
 
 
-def sample_pools(pool: io.Wide, kind: str, classes: list[str], genes: list[str]) -> Pools:
-    """The reference pools of the explained samples from a pool file (`io.read_wide`): their
-    class's for `specific`, the shared pool otherwise (on the CPU: `Pools.to` moves them)."""
+def sample_pools(path, kind: str, classes: list[str], genes: list[str]) -> Pools:
+    """The reference pools of the explained samples (of `classes`) from a pool file: the shared
+    pool, or for `specific` the pools of their classes alone, read without the others and
+    without a copy per class (on the CPU: `Pools.to` moves them)."""
+    names = sorted(set(classes))
+    pool = io.read_wide(path, where={"class": names} if kind == "specific" else None)
     order = pd.Index(pool.genes).get_indexer(genes)
     values = pool.values if (order == np.arange(len(pool.genes))).all() else pool.values[:, order]
     if kind != "specific":
         return Pools(torch.as_tensor(values[None]), torch.zeros(len(classes), dtype=torch.long))
-    names = sorted(set(classes))
-    labels = pool.labels["class"].to_numpy()
+    labels = pool.labels["class"].tolist()
+    size = len(labels) // len(names)
+    if labels != [c for c in names for _ in range(size)]:
+        raise ValueError(f"{path}: not a pool of {size} rows for each of the classes {names}")
     group = torch.as_tensor([names.index(c) for c in classes])
-    return Pools(torch.as_tensor(np.stack([values[labels == c] for c in names])), group)
+    return Pools(torch.as_tensor(values).reshape(len(names), size, len(genes)), group)
 
 
 def dropout_mask(shape: tuple[int, ...], p: float, generator: torch.Generator) -> torch.Tensor:

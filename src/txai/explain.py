@@ -128,8 +128,7 @@ def run(
     pools = None
     if "references" in strategy:
         kind = strategy["references"]["type"]
-        pool = io.read_wide(references[kind])
-        pools = sample_pools(pool, kind, sheet["class"].tolist(), genes).to(dev)
+        pools = sample_pools(references[kind], kind, sheet["class"].tolist(), genes).to(dev)
     log.info("%s %s %s: %d samples on %s", arch, explainer, setting_name, len(x), dev)
     read = [expression, samples, *references.values()]  # written anew, they get new stamps
     job = [arch, explainer, setting_name, setting, explain_config, seed, *map(io.stamp, read)]
@@ -200,15 +199,20 @@ def explained_samples(sheet: pd.DataFrame, spec: dict, focus_tissues: list[str],
     """Row indices of the explained samples, in table order.
 
     `spec`: `split` (test, train or all), `tissues` (focus: the focus tissues' classes; all),
-    `status` (normal, cancer or any), `per_class` (at most this many a class, seeded choice).
+    `status` (normal, cancer or any; normal takes all samples of a tissue without a normal
+    class), `per_class` (at most this many a class, seeded choice).
     """
     mask = pd.Series(True, index=sheet.index)
     if spec.get("tissues", "focus") == "focus":
         mask &= sheet["tissue"].isin(focus_tissues)
     if spec.get("split", "test") != "all":
         mask &= sheet["split"] == spec.get("split", "test")
-    if spec.get("status", "any") != "any":
-        mask &= sheet["status"] == spec["status"]
+    status = spec.get("status", "any")
+    if status != "any":
+        wanted = sheet["status"] == status
+        if status == "normal":
+            wanted |= ~wanted.groupby(sheet["tissue"]).transform("any")
+        mask &= wanted
     r = io.rng(seed, "explained samples")
     chosen = []
     for _, group in sheet[mask].groupby("class", sort=True):

@@ -24,6 +24,15 @@ def save(fig: plt.Figure, png, pdf) -> None:
     plt.close(fig)
 
 
+def message_figure(message: str, suptitle: str) -> plt.Figure:
+    """A figure that only says why there is nothing to draw (text gid "message")."""
+    fig, ax = plt.subplots(figsize=(7, 2.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, gid="message")
+    fig.suptitle(suptitle, fontsize=12)
+    return fig
+
+
 def confusion(predictions: pd.DataFrame, title: str) -> plt.Figure:
     """Row-normalised confusion matrix of pooled cross-validation predictions."""
     classes = sorted(set(predictions["class"]) | set(predictions["predicted"]))

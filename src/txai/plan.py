@@ -9,18 +9,14 @@ workflow asks for, and the reference pools each needs.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
-from txai import cohort, curves, data, paths, sources
-from txai.config import (
-    check_combinations,
-    check_demo_focus,
-    explainers_by_arch,
-    model_ids,
-    setting_for,
-)
+from txai import cohort, curves, data, io, paths, sources
+from txai.config import check_combinations, explainers_by_arch, model_ids, setting_for
 from txai.io import InputError
 
 ARCHS = ("mlp", "cnn")
@@ -42,14 +38,64 @@ READ = ("scale", "pseudocount", "genes_in", "protein_coding_only")  # and how th
 
 def check_inputs(config: dict, sample_schema) -> None:
     """What can be checked before any job runs, after the schema: the combinations the figures
-    name, the demo's focus tissues, and a user cohort's sample sheet and focus tissues."""
+    name, a user cohort's sample sheet, and the focus tissues (`focus`)."""
     check_combinations(config)
-    check_demo_focus(config)
-    sheet = cohort_inputs(config).files["samples"]
     if config["cohort"]["source"] == "files":
-        data.check_focus(
-            data.read_sample_sheet(sheet, sample_schema), config["focus_tissues"], sheet
-        )
+        data.read_sample_sheet(config["cohort"]["files"]["samples"], sample_schema)
+    focus(config)
+
+
+class Focus(NamedTuple):
+    """The tissues explained and compared, and each one's classes by status
+    ({"normal": n, "cancer": n, "any": n})."""
+
+    tissues: list[str]
+    classes: dict[str, dict[str, int]]
+
+    @property
+    def paired(self) -> list[str]:
+        """The focus tissues with a normal and a cancer class: those compared normal vs cancer
+        (the differential stage, Figure 5 and the DE flags)."""
+        return [t for t in self.tissues if self.classes[t]["normal"] and self.classes[t]["cancer"]]
+
+
+def focus(config: dict) -> Focus:
+    """The focus tissues: those `focus_tissues` names, or every tissue of the cohort
+    (alphabetical) when it names none; a named tissue the cohort lacks is refused."""
+    found, where = cohort_tissues(config)
+    tissues = config.get("focus_tissues") or list(found)
+    data.check_focus(tissues, found, where)
+    return Focus(tissues, {t: found[t] for t in tissues})
+
+
+def cohort_tissues(config: dict) -> tuple[dict[str, dict[str, int]], str]:
+    """Every tissue of the cohort with its classes by status (`data.tissue_classes`), and where
+    they were found: the demo's from cohort.demo, a built source's from GTEx v8 and the TCGA
+    projects it takes (`sources.tissues`), a user's from the sample sheet."""
+    cohort = config["cohort"]
+    source = cohort["source"]
+    if source == "files":
+        sheet = Path(cohort["files"]["samples"])
+        stamp = (sheet.stat().st_mtime_ns, sheet.stat().st_size) if sheet.exists() else None
+        return _sheet_tissues(str(sheet), stamp), f"the tissue column of {sheet}"
+    if source == "demo":
+        demo = cohort["demo"]
+        pairs = {t: (1, 0) for t in demo["normal_only_tissues"]}
+        pairs |= {t: (1, 1) for t in demo["tissues_with_cancer"]}
+        where = "the demo cohort (cohort.demo)"
+    else:
+        pairs = sources.tissues(cohort[source].get("tcga_projects"))
+        where = f"GTEx v8 and the TCGA projects of cohort.{source}"
+    found = {t: {"normal": n, "cancer": c, "any": n + c} for t, (n, c) in sorted(pairs.items())}
+    return found, where
+
+
+@functools.cache
+def _sheet_tissues(path: str, stamp: tuple[int, int] | None) -> dict[str, dict[str, int]]:
+    """The sample sheet's tissues (`data.tissue_classes`), read once per version of the file
+    (`stamp`: its mtime and size): the cost model asks often."""
+    sheet = io.read_user_table(path, dtype=str, keep_default_na=False, na_values=[""])
+    return data.tissue_classes(sheet)
 
 
 class Cohort(NamedTuple):
@@ -280,11 +326,11 @@ def references(spec: dict, explainers: list[str]) -> list[str]:
 
 
 def explain_common(config: dict) -> dict:
-    """The explain section as every attribution job reads it, with the focus tissues and the
-    device (train.device: attribution runs where training does)."""
+    """The explain section as every attribution job reads it, with the focus tissues (`focus`)
+    and the device (train.device: attribution runs where training does)."""
     drop = ("explainers", "settings")
     return {k: v for k, v in config["explain"].items() if k not in drop} | {
-        "focus_tissues": config["focus_tissues"],
+        "focus_tissues": focus(config).tissues,
         "device": config["train"]["device"],
     }
 

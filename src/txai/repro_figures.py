@@ -7,6 +7,7 @@ and curve lines the explainer (or reference type) as label, so tests can read ba
 
 from __future__ import annotations
 
+import itertools
 from string import ascii_uppercase
 
 import matplotlib
@@ -40,6 +41,20 @@ REFERENCES = ("zero", "normal", "universal", "specific")
 PAPER_REFERENCE = {"cnn": "zero", "mlp": "universal"}  # the best types in the paper (Figure 2C)
 LEGEND_TITLES = {"comparison": "Replicates compared", "setting": "Setting"}
 RHO = "Spearman's rho"
+TALLEST = 400  # inches: a figure of a row per tissue stays under Agg's 65,536 pixels at 150 dpi
+
+
+def panel_letters():
+    """A, B, ..., Z, then AA, AB, ...: a letter for every panel of a figure of many tissues."""
+    for size in itertools.count(1):
+        for letters in itertools.product(ascii_uppercase, repeat=size):
+            yield "".join(letters)
+
+
+def row_height(inches: float, rows: int) -> float:
+    """The height of one of `rows` rows of panels: `inches`, less where the figure would be
+    taller than `TALLEST`."""
+    return min(inches, TALLEST / rows)
 
 
 def _letter(ax: plt.Axes, letter: str) -> None:
@@ -109,9 +124,10 @@ def figS1(
     if not tables:
         raise ValueError(f"no 'plain' replicate rows for tissues {tissues}")
     ncols = max(rows["arch"].nunique() for rows in tables.values())
-    fig = plt.figure(layout="constrained", figsize=(7 * ncols, 5.5 * len(tables)))
+    height = row_height(5.5, len(tables)) * len(tables)
+    fig = plt.figure(layout="constrained", figsize=(7 * ncols, height))
     grid = fig.add_gridspec(len(tables), ncols)
-    letters = iter(ascii_uppercase)
+    letters = panel_letters()
     for row, rows in enumerate(tables.values()):
         classes = ", ".join(sorted(set(rows["class"])))
         for col, arch in enumerate(sorted(set(rows["arch"]))):  # "cnn" before "mlp", as in paper
@@ -258,7 +274,7 @@ def figS4(curves: pd.DataFrame) -> plt.Figure:
     ncols = max(rows.loc[rows["arch"] == arch, "explainer"].nunique() for arch in archs)
     fig, axes = plt.subplots(len(archs), ncols, squeeze=False, layout="constrained",
                              figsize=(4 * ncols + 1.5, 3.3 * len(archs)))  # fmt: skip
-    letters = iter(ascii_uppercase)
+    letters = panel_letters()
     for row, arch in enumerate(archs):
         mine = rows[rows["arch"] == arch]
         explainers = list(dict.fromkeys(mine["explainer"]))

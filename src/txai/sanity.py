@@ -119,9 +119,8 @@ def run(
         pools = None
         if "references" in strategy:
             kind = strategy["references"]["type"]
-            pool = io.read_wide(references[kind])
             classes = sheet["class"].iloc[chosen].tolist()
-            pools = sample_pools(pool, kind, classes, gene_ids).to(dev)
+            pools = sample_pools(references[kind], kind, classes, gene_ids).to(dev)
         scores = {}
         for randomisation, layer, step, net in models:
             stream = io.rng(seed, "sanity", arch, explainer)  # the same draws for every variant

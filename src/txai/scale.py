@@ -19,7 +19,7 @@ from typing import NamedTuple
 import pandas as pd
 import yaml
 
-from txai import curves, plan, sources
+from txai import curves, plan
 from txai.budget import (
     CHUNK_VALUES,
     DEFAULT_MEMORY_MB,
@@ -74,20 +74,13 @@ def activations_mb(config: dict) -> float:
 
 
 def focus_classes(config: dict, status: str = "any") -> int:
-    """Classes of the focus tissues (of one status, or both): the demo's from cohort.demo, a
-    built source's from GTEx v8's tissues and the TCGA project table (`sources.tissue_classes`),
-    a user's cohort one of each status per tissue (assumed)."""
-    cohort, total = config["cohort"], 0
-    for tissue in config["focus_tissues"]:
-        if cohort["source"] == "demo":
-            normal, cancer = 1, int(tissue in cohort["demo"]["tissues_with_cancer"])
-        elif cohort["source"] in sources.READ:
-            projects = cohort[cohort["source"]].get("tcga_projects")
-            normal, cancer = sources.tissue_classes(tissue, projects)
-        else:
-            normal, cancer = 1, 1
-        total += {"any": normal + cancer, "normal": normal, "cancer": cancer}[status]
-    return max(1, total)
+    """Classes of the focus tissues (`plan.focus`) of one status, or all: normal counts a tissue
+    without a normal class by all of its classes, whose samples are explained instead
+    (`txai.explain.explained_samples`)."""
+    classes = plan.focus(config).classes.values()
+    if status == "normal":
+        return max(1, sum(c["normal"] or c["any"] for c in classes))
+    return max(1, sum(c[status] for c in classes))
 
 
 def explained_classes(config: dict, setting: dict) -> int:
@@ -359,8 +352,8 @@ def mem_mb(config: dict, stage: str, **job) -> int:
         return BASE_MB + matrix_mb(config, 6) + (math.ceil(activations_mb(config)) if cnn else 0)
     if stage == "explain":
         setting, explainer = job["setting"], job["explainer"]
-        kinds = plan.references(setting, [explainer])  # specific: read, then each class's
-        pools = sum(2 * focus_classes(config) if k == "specific" else 1 for k in kinds)
+        kinds = plan.references(setting, [explainer])  # specific: the explained classes'
+        pools = sum(explained_classes(config, setting) if k == "specific" else 1 for k in kinds)
         return (
             BASE_MB + workspace_mb(config) + pools_mb * pools
             + math.ceil(explained(config, setting) * genes * BYTES / MB)  # its rows alone

@@ -209,15 +209,6 @@ NO_TRUTH = (
 )
 
 
-def message_figure(message: str, title: str) -> plt.Figure:
-    """A figure that only says why there is no scorecard to draw (text gid "message")."""
-    fig, ax = plt.subplots(figsize=(7, 2.5))
-    ax.axis("off")
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, gid="message")
-    fig.suptitle(f"Recovery of the planted markers: {title}", fontsize=12)
-    return fig
-
-
 def run(
     *, means: list, singles: list, samples, genes, focus_tissues: list, k: int, out_table,
     out_png, out_pdf, title: str, score: str = "abs_then_mean",
@@ -226,9 +217,10 @@ def run(
     and its figure (PNG and PDF). A cohort without truth columns gets an empty table and a
     figure saying so. `score` reduces single-model files that still hold signed estimates."""
     gene_table = io.read_table(genes)
+    heading = f"Recovery of the planted markers: {title}"
     if not has_truth(gene_table):
         io.write_table(empty(), out_table)
-        figures.save(message_figure(NO_TRUTH, title), out_png, out_pdf)
+        figures.save(figures.message_figure(NO_TRUTH, heading), out_png, out_pdf)
         log.info("no planted truth in %s: empty scorecard", genes)
         return
     sheet = io.read_table(samples).set_index("sample")
@@ -237,7 +229,7 @@ def run(
     table = scorecard(combos, sheet, gene_table, focus_tissues, k)
     io.write_table(table, out_table)
     if table.empty:
-        fig = message_figure("No explained samples of the focus tissues to score.", title)
+        fig = figures.message_figure("No explained samples of the focus tissues to score.", heading)
     else:
         fig = figure(table, min(k, len(gene_ids)), len(gene_ids), title)
     figures.save(fig, out_png, out_pdf)

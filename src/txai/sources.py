@@ -35,6 +35,7 @@ Conventions, the same for both sources:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import functools
@@ -546,16 +547,18 @@ def _tissue_word(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def tissue_classes(tissue: str, tcga_projects=None, projects=PROJECTS) -> tuple[int, int]:
-    """(normal, cancer) classes a built cohort can hold for a tissue word: GTEx v8's tissues
-    of that SMTS and the TCGA projects of that tissue among `tcga_projects` (all when None;
-    lung: GTEx_Lung, TCGA_LUAD and TCGA_LUSC)."""
-    normal = sum(_tissue_word(smts) == tissue for smts, _ in GTEX_TISSUES)
-    taken = _project_tissues(projects).items()
-    cancer = sum(
-        t == tissue and (tcga_projects is None or code in tcga_projects) for code, t in taken
+def tissues(tcga_projects=None, projects=PROJECTS) -> dict[str, tuple[int, int]]:
+    """{tissue word: (normal, cancer) classes} a built cohort can hold: GTEx v8's tissues by
+    SMTS (not the `SMALL` ones) and the TCGA projects of each tissue among `tcga_projects` (all
+    when None; lung: GTEx_Lung, TCGA_LUAD and TCGA_LUSC)."""
+    normal = collections.Counter(
+        _tissue_word(smts) for smts, smtsd in GTEX_TISSUES if smtsd not in SMALL
     )
-    return normal, cancer
+    cancer = collections.Counter(
+        t for code, t in _project_tissues(projects).items()
+        if tcga_projects is None or code in tcga_projects
+    )  # fmt: skip
+    return {t: (normal[t], cancer[t]) for t in sorted(normal | cancer)}
 
 
 @functools.cache

@@ -48,7 +48,7 @@ rule annotate_top_genes:
     params:
         config=config["annotate"],
         score=config["explain"]["score"],
-        focus_tissues=config["focus_tissues"],
+        focus_tissues=FOCUS.tissues,
     resources:
         mem_mb=mem("annotate"),
         runtime=runtime("annotate"),

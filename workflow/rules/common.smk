@@ -20,6 +20,7 @@ plan.check_inputs(config, SCHEMAS / "samples.schema.yaml")
 # The job plan (txai.plan): what the rules below are generated from.
 ARCHS = plan.ARCHS
 COHORT = plan.cohort_inputs(config)
+FOCUS = plan.focus(config)
 EXPLAINERS = explainers_by_arch(config)
 SETTINGS = plan.settings(config)
 JOBS = {arch: plan.explain_jobs(config, arch, scale.COST) for arch in ARCHS}

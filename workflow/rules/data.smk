@@ -59,8 +59,7 @@ rule prepare_data:
         "logs/data/prepare_data.log",
     params:
         cohort=COHORT.read,
-        schema=str(SCHEMAS / "samples.schema.yaml"),
-        focus_tissues=config["focus_tissues"],
+        focus_tissues=config["focus_tissues"],  # those named: each must be in the sheet
         seed=config["seed"],
         test_fraction=config["data"]["test_fraction"],
         min_class_size=config["data"]["min_class_size"],
@@ -86,7 +85,7 @@ rule references:
         type="zero|normal|universal|specific",
     params:
         pool_size=config["references"]["pool_size"],
-        focus_tissues=config["focus_tissues"],
+        focus_tissues=FOCUS.tissues,
         seed=config["seed"],
     resources:
         mem_mb=mem("references"),
@@ -108,7 +107,6 @@ rule provenance:
         "logs/provenance.log",
     params:
         config=config,
-        repo=str(REPO),
     resources:
         mem_mb=mem("tables"),
         runtime=runtime("tables"),
@@ -122,7 +120,6 @@ rule provenance:
 rule build_cohort:
     input:
         **{name: path for name, (path, _) in plan.source_files(config).items()},
-        projects=REPO / "resources" / "tcga_projects.tsv",
     output:
         **{name: temp(path) for name, path in plan.BUILT.items()},
     log:

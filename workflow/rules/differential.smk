@@ -19,7 +19,7 @@ rule differential:
         "logs/differential/tests.log",
     params:
         config=config["differential"],
-        focus_tissues=config["focus_tissues"],
+        focus_tissues=FOCUS.tissues,
     resources:
         mem_mb=mem("differential"),
         runtime=runtime("differential"),
@@ -51,7 +51,7 @@ rule differential_top_genes:
     params:
         config=config["differential"],
         k=config["annotate"]["top_k"],
-        focus_tissues=config["focus_tissues"],
+        focus_tissues=FOCUS.tissues,
     resources:
         mem_mb=mem("differential"),
         runtime=runtime("differential"),

@@ -73,7 +73,8 @@ for _name, (_category, _tables) in FIGURES.items():
         params:
             category=_category,
             figure=_name,
-            tissues=config["focus_tissues"],
+            tissues=FOCUS.tissues,
+            paired=FOCUS.paired,  # the captions name what normal vs cancer compares
             k=config["reproducibility"]["top_k"],
             title=TITLE,
             groups=config["reproducibility"]["groups"],

@@ -17,7 +17,7 @@ rule scorecard:
         "logs/report/scorecard.log",
     params:
         k=config["annotate"]["top_k"],
-        focus_tissues=config["focus_tissues"],
+        focus_tissues=FOCUS.tissues,
         score=config["explain"]["score"],
         title=TITLE,
     resources:

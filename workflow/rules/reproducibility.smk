@@ -23,7 +23,7 @@ rule reproducibility:
     params:
         config=config["reproducibility"],
         score=config["explain"]["score"],
-        focus_tissues=config["focus_tissues"],
+        focus_tissues=FOCUS.tissues,
         replicate_models=config["explain"]["replicate_models"],
     resources:
         mem_mb=mem("reproducibility"),

@@ -6,13 +6,12 @@ from txai import sources
 from txai.workflow import job
 
 with job(snakemake):
-    files = dict(snakemake.input.items())
+    # resources/tcga_projects.tsv ships with the workflow: txai.sources finds it by itself.
     sources.run(
         source=snakemake.params.source,
-        files=files,
+        files=dict(snakemake.input.items()),
         tcga_projects=snakemake.params.tcga_projects,
         min_class_size=snakemake.params.min_class_size,
-        projects=files.pop("projects"),
         out_expression=snakemake.output.expression,
         out_samples=snakemake.output.samples,
         out_genes=snakemake.output.genes,

@@ -12,7 +12,8 @@ with job(snakemake):
     data.run(
         **dict(snakemake.input.items()),
         **p.cohort,
-        schema=p.schema,
+        # Found from this script, not a param: an absolute path would rerun a moved project.
+        schema=f"{snakemake.scriptdir}/../schemas/samples.schema.yaml",
         focus_tissues=p.focus_tissues,
         seed=p.seed,
         test_fraction=p.test_fraction,

@@ -6,5 +6,8 @@ from txai import io
 from txai.workflow import job
 
 with job(snakemake):
-    p = snakemake.params
-    io.write_provenance(p.config, dict(snakemake.input.items()), p.repo, snakemake.output[0])
+    # The repository is found from this script, not a param: an absolute path would rerun a
+    # moved or copied project.
+    repo = f"{snakemake.scriptdir}/../.."
+    inputs = dict(snakemake.input.items())
+    io.write_provenance(snakemake.params.config, inputs, repo, snakemake.output[0])
