@@ -18,17 +18,6 @@ def enrich(columns: dict[str, list[float]], classes="ABCDEFGHIJ", **kwargs) -> p
     return annotate.tissue_enrich(medians, **kwargs).set_index("gene")
 
 
-def test_class_medians_match_pandas_groupby():
-    rng = np.random.default_rng(0)
-    tpm = rng.gamma(1.0, 10.0, size=(11, 4))
-    classes = np.array(["lung", "liver", "lung", "ovary", "liver", "lung"] + ["ovary"] * 5)
-    medians = annotate.class_medians(tpm, classes, ["g1", "g2", "g3", "g4"])
-    expected = pd.DataFrame(tpm, columns=["g1", "g2", "g3", "g4"]).groupby(classes).median()
-    assert list(medians.index) == ["liver", "lung", "ovary"]
-    np.testing.assert_allclose(medians.to_numpy(), expected.to_numpy())
-    np.testing.assert_allclose(medians.loc["lung", "g2"], np.median(tpm[[0, 2, 5], 1]))
-
-
 def test_not_expressed_and_tissue_enriched_threshold():
     table = enrich(
         {
@@ -87,6 +76,104 @@ def test_expressed_in_all_enhanced_mixed_and_rule_order():
     assert table.loc["both"].tolist() == ["Tissue-Enriched", "A"]
     assert table.loc["grouped"].tolist() == ["Group-Enriched", "A;D"]
     assert list(table.index) == ["flat", "enhanced", "mixed", "both", "grouped"]
+
+
+# ENSG00000264717's median TPM in the 35 Human Protein Atlas tissues of TissueEnrich's data
+# (combine-expression.rda): Skin's 2.0 is exactly 5 x the mean, 0.4 as R computes it; a float64
+# sum, row after row, makes the mean 0.4000000000000001 and would leave Skin out.
+HPA_ENSG00000264717 = [
+    0.2, 0.0, 0.4, 0.0, 0.0, 0.0, 0.0, 3.0, 0.3, 0.1, 0.0, 0.0, 0.2, 0.0, 0.0, 0.0, 1.1, 0.0,
+    0.0, 0.0, 0.0, 1.6, 2.4, 0.0, 0.0, 0.0, 2.0, 1.3, 0.5, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0,
+]  # fmt: skip
+
+
+def test_tissue_enhanced_at_exactly_mean_times_fold_uses_rs_mean():
+    values = np.array([HPA_ENSG00000264717, [1.0] * 35]).T.copy()  # classes x genes, row-major
+    assert values.mean(axis=0)[0] == 0.4000000000000001  # numpy adds row after row
+    assert annotate._mean(values)[0] == annotate._mean(np.asfortranarray(values))[0] == 0.4
+    medians = pd.DataFrame(values, index=[f"t{i:02d}" for i in range(35)], columns=["hpa", "flat"])
+    table = annotate.tissue_enrich(medians).set_index("gene")
+    assert table.loc["hpa"].tolist() == ["Tissue-Enhanced", "t07;t22;t26"]  # Colon, Rectum, Skin
+
+
+def test_ties_at_every_threshold():
+    # 11 classes, fold 5, min_tpm 1, max_group 7; every value exact in binary
+    zeros = [0.0] * 11
+    genes = {
+        "enriched_tie": [2.0, 10.0, 1.0, 1.0, *zeros[:7]],  # 10 / 2 == 5
+        "enriched_below": [9.5, 2.0, *zeros[:9]],  # 9.5 / 2 < 5; pair over 0: group
+        "second0": [0.0, 0.0, 3.0, *zeros[:8]],  # 3 / 0 = inf
+        "top_at_min": [1.0, *zeros[:10]],  # expressed, enriched
+        "top_below_min": [0.5, 0.5, 0.25, *zeros[:8]],
+        "group_tie": [8.0, 7.0, 1.5, *zeros[:8]],  # mean 7.5 / 1.5 == 5; 1.5 < 8 / 5
+        "group_below": [8.0, 6.5, 1.5, *zeros[:8]],  # 7.25 / 1.5 < 5; 8 >= 5 x 16 / 11
+        "at_fraction": [10.0, 5.0, 2.0, *zeros[:8]],  # 2 == 10 / 5 is in: trio over 0
+        "at_min": [0.0, 5.0, 4.0, 1.0, *zeros[:7]],  # 1 == 5 / 5 == min_tpm is in
+        # 7 within 10 / 5 = 2; only the seven over 1.5 pass: 10 / 1.5 >= 5
+        "seven": [*[10.0] * 7, 1.5, 0.0, 0.0, 0.0],
+        # 8 within 10 / 5: no group, though mean(10, 10) / 2 == 5 would pass alone
+        "eight": [10.0, 10.0, *[2.0] * 6, 0.0, 0.0, 0.0],
+        "eight_all": [10.0, 10.0, *[2.0] * 6, 1.0, 1.0, 1.0],  # the same, all at min_tpm
+        "all_at_min": [2.0, *[1.0] * 10],  # 11 within 2 / 5: no group
+        # mean 22 / 11 = 2: 10 == 5 x 2 is enhanced; 3 / 1.5 < 5, 6.5 / 1.5 < 5
+        "enhanced_tie": [1.5, 1.5, 1.5, 10.0, 3.0, 1.5, 1.5, 1.5, 0.0, 0.0, 0.0],
+        # mean 21.5 / 11: 9.5 < 9.77
+        "enhanced_below": [1.5, 1.5, 1.5, 9.5, 3.0, 1.5, 1.5, 1.5, 0.0, 0.0, 0.0],
+    }
+    table = enrich(genes, classes="ABCDEFGHIJK")
+    expected = {
+        "enriched_tie": ["Tissue-Enriched", "B"],
+        "enriched_below": ["Group-Enriched", "A;B"],
+        "second0": ["Tissue-Enriched", "C"],
+        "top_at_min": ["Tissue-Enriched", "A"],
+        "top_below_min": ["Not-Expressed", ""],
+        "group_tie": ["Group-Enriched", "A;B"],
+        "group_below": ["Tissue-Enhanced", "A"],
+        "at_fraction": ["Group-Enriched", "A;B;C"],
+        "at_min": ["Group-Enriched", "B;C;D"],
+        "seven": ["Group-Enriched", "A;B;C;D;E;F;G"],
+        "eight": ["Mixed", ""],
+        "eight_all": ["Expressed-In-All", ""],
+        "all_at_min": ["Expressed-In-All", ""],
+        "enhanced_tie": ["Tissue-Enhanced", "D"],
+        "enhanced_below": ["Mixed", ""],
+    }
+    assert {gene: table.loc[gene].tolist() for gene in genes} == expected
+
+
+def _reference_category(tpm, names, fold=5, max_group=7, min_tpm=1):
+    """TissueEnrich's rules for one gene, plainly, as (category, classes)."""
+    order = sorted(range(len(tpm)), key=lambda c: -tpm[c])  # stable: ties by row
+    s = [tpm[c] for c in order]
+    if s[0] < min_tpm:
+        return "Not-Expressed", ""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if np.float64(s[0]) / s[1] >= fold:
+            return "Tissue-Enriched", names[order[0]]
+        m = sum(1 for v in s if v >= s[0] / fold and v >= min_tpm)
+        if 2 <= m <= max_group:
+            for i in range(2, min(m, len(s) - 1) + 1):
+                if np.float64(sum(s[:i]) / i) / s[i] >= fold:
+                    return "Group-Enriched", ";".join(names[c] for c in sorted(order[:i]))
+    if min(s) >= min_tpm:
+        return "Expressed-In-All", ""
+    limit = np.mean(tpm) * fold
+    enhanced = [n for n, v in zip(names, tpm, strict=True) if v >= limit and v >= min_tpm]
+    return ("Tissue-Enhanced", ";".join(enhanced)) if enhanced else ("Mixed", "")
+
+
+@pytest.mark.parametrize("max_group", [2, 3, 7])
+def test_tissue_enrich_matches_per_gene_rules(max_group):
+    rng = np.random.default_rng(2)
+    # few distinct values in halves: many exact ties at every threshold
+    values = rng.choice([0.0, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 12.5], size=(9, 3000))
+    values[:, :1000] *= rng.random((9, 1000)) < 0.4  # sparse genes
+    names = list("ABCDEFGHI")
+    medians = pd.DataFrame(values, index=names, columns=[f"g{i}" for i in range(3000)])
+    table = annotate.tissue_enrich(medians, max_group=max_group)
+    expected = [_reference_category(list(col), names, max_group=max_group) for col in values.T]
+    assert list(zip(table["category"], table["classes"], strict=True)) == expected
+    assert table["category"].nunique() == 6
 
 
 def test_tissue_enhanced_lists_every_enhanced_class():

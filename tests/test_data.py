@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from txai import data, io
+from txai import annotate, data, io, stats
 from txai.io import InputError
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "samples.schema.yaml"
@@ -37,7 +38,7 @@ VALUES = np.random.default_rng(0).integers(0, 5000, size=(len(GENES), len(SAMPLE
 G, S = 2, 3  # the cell that the bad-value cases spoil
 GENE, SAMPLE = STRIPPED[G], SAMPLES[S]
 OUTPUTS = {"expression": "expression.parquet", "samples": "samples.parquet",
-           "genes": "genes.parquet", "genesets": "genesets.gmt",
+           "medians": "class_medians.parquet", "genes": "genes.parquet", "genesets": "genesets.gmt",
            "matrix": "expression.npy", "matrix_ids": "expression.ids.json"}  # fmt: skip
 
 
@@ -49,11 +50,14 @@ class Cohort:
     sheet: pd.DataFrame
     annotation: pd.DataFrame | None = None
     genesets: str | None = None  # GMT text
+    gtf: str | None = None  # GTF text
     names: dict = field(
         default_factory=lambda: {"expression": "expression.tsv", "samples": "samples.tsv"}
     )
     kwargs: dict = field(default_factory=dict)
     missing: tuple = ()  # files given to run but not written
+    write_matrix: Callable | None = None  # (frame, path): how the matrix is saved, if not so
+    write_sheet: Callable | None = None
 
     def write(self, tmp_path: Path) -> dict:
         folder = tmp_path / "in"
@@ -66,8 +70,12 @@ class Cohort:
         for key, path in paths.items():
             if key in self.missing:
                 continue
-            if key == "genesets":
-                path.write_text(self.genesets)
+            if key in ("genesets", "gtf"):
+                path.write_text(self.genesets if key == "genesets" else self.gtf)
+            elif key == "expression" and self.write_matrix:
+                self.write_matrix(table, path)
+            elif key == "samples" and self.write_sheet:
+                self.write_sheet(self.sheet, path)
             else:
                 write_user_table(frames[key], path, index=key == "expression")
         out = tmp_path / "out"
@@ -75,6 +83,7 @@ class Cohort:
             "expression": paths["expression"],
             "samples": paths["samples"],
             "genes": paths.get("genes"),
+            "gtf": paths.get("gtf"),
             "genesets": paths.get("genesets"),
             "scale": "tpm",
             "schema": SCHEMA,
@@ -141,7 +150,7 @@ HAND_TPM = np.array([[125_000.0, 125_000.0, 750_000.0], [0.0, 200_000.0, 800_000
 
 
 def test_tpm_from_counts_hand_computed():
-    tpm = data.tpm_from_counts(COUNTS, LENGTHS)
+    tpm = stats.tpm_from_counts(COUNTS, LENGTHS)
     np.testing.assert_allclose(tpm, HAND_TPM, rtol=1e-12)
     np.testing.assert_allclose(tpm.sum(axis=1), [1e6, 1e6], rtol=1e-12)
 
@@ -149,8 +158,8 @@ def test_tpm_from_counts_hand_computed():
 def test_tpm_from_counts_sums_to_a_million_and_keeps_empty_samples_at_zero():
     counts = np.random.default_rng(1).integers(0, 1000, size=(5, 50)).astype(float)
     lengths = np.random.default_rng(2).integers(200, 20_000, size=50).astype(float)
-    np.testing.assert_allclose(data.tpm_from_counts(counts, lengths).sum(axis=1), 1e6, rtol=1e-9)
-    empty = data.tpm_from_counts(np.zeros((1, 3)), LENGTHS)
+    np.testing.assert_allclose(stats.tpm_from_counts(counts, lengths).sum(axis=1), 1e6, rtol=1e-9)
+    empty = stats.tpm_from_counts(np.zeros((1, 3)), LENGTHS)
     np.testing.assert_array_equal(empty, np.zeros((1, 3)))
 
 
@@ -202,7 +211,7 @@ def test_to_log2_tpm_from_counts_uses_gene_lengths():
     ],
 )
 def test_strip_version(given, expected):
-    assert data.strip_version([given]) == [expected]
+    assert io.strip_version([given]) == [expected]
 
 
 SPLIT_SIZES = {"a": 2, "b": 9, "c": 10, "d": 14, "e": 16, "f": 26, "g": 100}
@@ -351,18 +360,99 @@ def as_csv_sheet(c):
     c.names["samples"] = "samples.csv"
 
 
+def as_parquet_with_its_index(c):
+    """`df.set_index("gene").to_parquet()`: the gene ids are the stored index."""
+    as_parquet(c)
+    c.write_matrix = lambda frame, path: frame.to_parquet(path)
+
+
+def as_gzip_without_suffix(c):
+    c.write_matrix = lambda frame, path: path.write_bytes(
+        gzip.compress(frame.to_csv(sep="\t").encode(), mtime=0)
+    )
+
+
+def as_spreadsheet_export(c):
+    """A CSV as a spreadsheet saves it: a byte-order mark, CRLF line ends, labels with stray
+    spaces, a capitalised status and R's NA for a missing tissue (its class stands in)."""
+    c.names["samples"] = "samples.csv"
+    c.sheet["class"] = c.sheet["class"] + np.where(np.arange(len(c.sheet)) % 3 == 0, " ", "")
+    c.sheet["status"] = c.sheet["status"].str.capitalize()
+    c.sheet.loc[c.sheet["class"].str.strip() == "normal_lung", "tissue"] = "NA"
+    c.sheet.loc[c.sheet["class"].str.strip() == "normal_lung", "class"] = "lung"
+    c.write_sheet = lambda frame, path: path.write_bytes(
+        b"\xef\xbb\xbf" + frame.to_csv(index=False, lineterminator="\r\n").encode()
+    )
+
+
+def as_parquet_sheet_with_integer_ids(c):
+    c.names["samples"] = "samples.parquet"
+    numbers = {s: str(1000 + i) for i, s in enumerate(SAMPLES)}
+    c.matrix = c.matrix.rename(columns=numbers)
+    c.sheet["sample"] = c.sheet["sample"].map(numbers).astype(int)
+
+
 @pytest.mark.parametrize(
-    "variant", [as_csv_columns, as_parquet, as_parquet_columns, as_gzipped_tsv, as_csv_sheet]
-)
+    "variant",
+    [as_csv_columns, as_parquet, as_parquet_columns, as_gzipped_tsv, as_csv_sheet,
+     as_parquet_with_its_index, as_gzip_without_suffix],
+)  # fmt: skip
 def test_run_other_formats_give_the_same_tables(tmp_path, variant):
     reference = run_cohort(make_cohort(), tmp_path / "tsv")
     c = make_cohort()
     variant(c)
     other = run_cohort(c, tmp_path / "other")
-    for key in ("out_expression", "out_samples", "out_genes"):
+    for key in ("out_expression", "out_samples", "out_genes", "out_medians"):
         pd.testing.assert_frame_equal(
             pd.read_parquet(reference[key]), pd.read_parquet(other[key]), check_exact=True
         )
+
+
+def test_run_reads_a_sheet_as_a_spreadsheet_exports_it(tmp_path):
+    c = make_cohort()
+    as_spreadsheet_export(c)
+    sheet = pd.read_parquet(run_cohort(c, tmp_path)["out_samples"]).set_index("sample")
+    given = make_cohort().sheet.set_index("sample").loc[sheet.index]
+    assert sheet["class"].tolist() == given["class"].replace({"normal_lung": "lung"}).tolist()
+    assert sheet["tissue"].tolist() == given["tissue"].tolist()  # NA: the class, "lung"
+    assert sheet["status"].tolist() == given["status"].tolist()
+
+
+def test_run_takes_integer_sample_ids_from_a_parquet_sheet(tmp_path):
+    c = make_cohort()
+    as_parquet_sheet_with_integer_ids(c)
+    numbered = pd.read_parquet(run_cohort(c, tmp_path / "numbers")["out_expression"])
+    named = pd.read_parquet(run_cohort(make_cohort(), tmp_path / "names")["out_expression"])
+    assert numbered["sample"].tolist() == [str(1000 + SAMPLES.index(s)) for s in named["sample"]]
+    np.testing.assert_array_equal(numbered[STRIPPED].to_numpy(), named[STRIPPED].to_numpy())
+
+
+def test_class_medians_match_pandas_groupby():
+    tpm = np.random.default_rng(0).gamma(1.0, 10.0, size=(11, 4))
+    classes = np.array(["lung", "liver", "lung", "ovary", "liver", "lung"] + ["ovary"] * 5)
+    medians = data.class_medians(classes, ["g1", "g2", "g3", "g4"], lambda rows: tpm[rows])
+    expected = pd.DataFrame(tpm, columns=["g1", "g2", "g3", "g4"]).groupby(classes).median()
+    assert list(medians.index) == ["liver", "lung", "ovary"]
+    np.testing.assert_array_equal(medians.to_numpy(), expected.to_numpy())
+    assert medians.loc["lung", "g2"] == np.median(tpm[[0, 2, 5], 1])
+
+
+def test_class_medians_are_the_given_values_not_the_float32_matrix(tmp_path):
+    """TPM medians exactly 5-fold apart (TissueEnrich's threshold) stay so; from the float32
+    log2 matrix the data stage writes, the gene would leave Tissue-Enriched."""
+    c = make_cohort()
+    c.matrix.iloc[0] = [{"normal_liver": 50.0, "liver_cancer": 10.0}.get(s.rsplit("_", 1)[0], 1.0)
+                        for s in SAMPLES]  # fmt: skip
+    kw = run_cohort(c, tmp_path)
+    medians = pd.read_parquet(kw["out_medians"]).set_index("class")
+    assert medians[STRIPPED[0]].to_dict() == {
+        "liver_cancer": 10.0, "normal_liver": 50.0, "normal_lung": 1.0,
+    }  # fmt: skip
+    assert annotate.tissue_enrich(medians).iloc[0]["category"] == "Tissue-Enriched"
+    samples, _, x = io.read_expression(kw["out_expression"])
+    classes = pd.read_parquet(kw["out_samples"]).set_index("sample").loc[samples, "class"]
+    rounded = data.class_medians(classes, STRIPPED, lambda rows: np.exp2(x[rows] * 1.0) - 1)
+    assert annotate.tissue_enrich(rounded).iloc[0]["category"] != "Tissue-Enriched"
 
 
 @pytest.mark.parametrize(
@@ -394,6 +484,66 @@ def test_run_counts_with_annotation(tmp_path):
     assert genes["symbol"].tolist() == c.annotation["symbol"].tolist()
     assert genes["length"].tolist() == c.annotation["length"].tolist()
     assert genes["chrom"].tolist() == c.annotation["chrom"].tolist()
+
+
+def gtf_line(gene: str, feature: str, start: int, end: int, biotype: str) -> str:
+    attrs = f'gene_id "{gene}"; transcript_id "T{gene[-3:]}"; gene_type "{biotype}";'
+    return "\t".join(["chr1", "test", feature, str(start), str(end), ".", "+", ".", attrs])
+
+
+# Each gene's exons: two transcripts sharing, overlapping and abutting exons (union of exons in
+# bp, by hand), and the gene line's span, which would count the introns.
+GTF_EXONS = {
+    GENES[0]: ([(1, 100), (51, 150)], 150),  # overlap: 1..150
+    GENES[1]: ([(1, 100), (101, 200), (1001, 1100)], 300),  # abut, then 100 bp in the next exon
+    GENES[2]: ([(1, 500), (101, 200)], 500),  # nested
+    GENES[3]: ([(1, 50), (4001, 4050)], 100),  # span 4,050: 40x the union
+    GENES[4]: ([(1, 1000)], 1000),
+    GENES[5]: ([(1, 250), (251, 500), (1, 500)], 500),
+}
+
+
+def with_gtf(c: Cohort) -> None:
+    lines = ["#!genome-build test"]
+    for i, (gene, (exons, _)) in enumerate(GTF_EXONS.items()):
+        biotype = "lncRNA" if i == 2 else "protein_coding"
+        lines.append(gtf_line(gene, "gene", exons[0][0], max(e for _, e in exons), biotype))
+        lines += [gtf_line(gene, "exon", start, end, biotype) for start, end in exons]
+    c.gtf = "\n".join(lines) + "\n"
+    c.names["gtf"] = "genes.gtf"
+    c.kwargs["scale"] = "counts"
+
+
+def test_run_counts_with_a_gtf_use_the_union_of_exons(tmp_path):
+    c = make_cohort()
+    with_gtf(c)
+    kw = run_cohort(c, tmp_path)
+    union = np.array([length for _, length in GTF_EXONS.values()], dtype=float)
+    rate = VALUES.T / (union / 1e3)
+    tpm = rate / rate.sum(axis=1, keepdims=True) * 1e6
+    expression = pd.read_parquet(kw["out_expression"])
+    np.testing.assert_allclose(expression[STRIPPED].to_numpy(), np.log2(tpm + 1), rtol=0, atol=1e-6)
+    genes = pd.read_parquet(kw["out_genes"])
+    assert genes["length"].tolist() == union.tolist()
+    assert genes["biotype"].tolist() == ["protein_coding"] * 2 + ["lncRNA"] + ["protein_coding"] * 3
+    medians = pd.read_parquet(kw["out_medians"]).set_index("class")
+    classes = pd.read_parquet(kw["out_samples"]).set_index("sample").loc[SAMPLES, "class"]
+    by_sample = pd.DataFrame(tpm, index=SAMPLES, columns=STRIPPED)
+    np.testing.assert_allclose(medians, by_sample.groupby(classes.to_numpy()).median(), rtol=1e-12)
+
+
+def test_run_counts_with_a_gtf_and_an_annotation(tmp_path):
+    """The annotation keeps its columns; lengths come from the GTF, protein-coding from either."""
+    c = make_cohort()
+    with_annotation(c, biotype=False)
+    with_gtf(c)
+    c.kwargs["protein_coding_only"] = True
+    kw = run_cohort(c, tmp_path)
+    genes = pd.read_parquet(kw["out_genes"])
+    kept = [0, 1, 3, 4, 5]
+    assert genes["gene"].tolist() == [STRIPPED[i] for i in kept]
+    assert genes["symbol"].tolist() == [f"SYM{i}" for i in kept]
+    assert genes["length"].tolist() == [list(GTF_EXONS.values())[i][1] for i in kept]
 
 
 def test_run_protein_coding_only(tmp_path):

@@ -1,15 +1,18 @@
 """The bad-input catalogue of docs/errors.md: each row's input, built small, is refused with the
-documented message and leaves nothing behind; three rows also go through Snakemake."""
+documented message and leaves nothing behind; four rows also go through Snakemake."""
 
 from __future__ import annotations
 
 import gzip
+import platform
 import re
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from conftest import REPO, TINY, snakemake, user_cohort
 from snakemake.utils import validate
@@ -121,6 +124,7 @@ def prepare(tmp: Path, matrix=None, sheet=None, annotation=None, gmt=None, **kwa
         **paths, **out, "out_genes": tmp / "out" / "genes.parquet",
         "out_genesets": tmp / "out" / "genesets.gmt", "out_matrix": tmp / "out" / "e.npy",
         "out_matrix_ids": tmp / "out" / "e.ids.json",
+        "out_medians": tmp / "out" / "class_medians.parquet",
         "scale": "tpm", "schema": SHEET_SCHEMA,
         "focus_tissues": ["liver"], "seed": 1, "min_class_size": 5, **kwargs,
     }  # fmt: skip
@@ -260,7 +264,7 @@ def source_scale_mismatch(tmp):
 
 
 def counts_without_lengths(tmp):
-    values = [tmp / "expression.tsv", "cohort.files.genes is not set"]
+    values = [tmp / "expression.tsv", "no GTF or annotation is set"]
     return prepare(tmp, scale="counts"), values
 
 
@@ -299,6 +303,67 @@ def class_too_small(tmp):
     frame.loc[frame["sample"].isin(["lungN0", "lungN1"]), "class"] = "rare"
     values = [tmp / "samples.tsv", "rare", 2, 4, 1, {"rare": 2}]
     return prepare(tmp, sheet=frame, min_class_size=4), values
+
+
+def sheet_duplicate_column(tmp):
+    frame = pd.concat([make_sheet(), make_sheet()[["class"]]], axis=1)  # pandas: class.1
+    path = write(tmp / "merged.csv", frame.to_csv(index=False))
+    return prepare(tmp, samples=path), [path, ["class"]]
+
+
+def sheet_label_spellings(tmp):
+    frame = make_sheet()
+    frame.loc[frame["sample"].isin(["liverN1", "liverN4"]), "class"] = "LiverN"
+    frame.loc[frame["sample"] == "lungN2", "class"] = "liverN"
+    values = [tmp / "samples.tsv", "class", "'LiverN' (2 rows), 'liverN' (5 rows)", 1, "class"]
+    return prepare(tmp, sheet=frame), values
+
+
+def sheet_written_column(tmp):
+    frame = make_sheet().assign(split="train")
+    return prepare(tmp, sheet=frame), [tmp / "samples.tsv", ["split"]]
+
+
+def file_unreadable(tmp):
+    text = make_matrix().to_csv(sep="\t").encode()
+    path = write(tmp / "expression.tsv.gz", gzip.compress(text * 200, mtime=0)[:-40])
+    error = "Compressed file ended before the end-of-stream marker was reached"
+    return prepare(tmp, expression=path), [path, error]
+
+
+def file_undecodable(tmp):
+    text = make_sheet().assign(donor="Ren\xe9e").to_csv(index=False)
+    path = write(tmp / "samples.csv", text.encode("cp1252"))
+    return prepare(tmp, samples=path), [path, "utf-8", "0xe9", "invalid continuation byte"]
+
+
+def replicate_model_absent(tmp):
+    conf = tiny(lambda c: c["explain"].update(replicate_models=["m01", "m07", "s01"]))
+    held = "the MLPs m01..m03, the CNNs m01..m02 and s01..s02"
+    return lambda: config.check_ensemble(conf), [["m07"], held]
+
+
+def too_few_models(tmp):
+    conf = tiny(lambda c: c["reproducibility"].update(aggregate_models=2))
+    key = "reproducibility.aggregate_models"
+    values = [key, 4, " (2 a set, two disjoint sets)", "train.mlp.models", 3, key]
+    return lambda: config.check_ensemble(conf), values
+
+
+def cuda_absent(tmp):
+    def call():
+        with mock.patch.object(torch.cuda, "is_available", return_value=False):
+            train.device("cuda")
+
+    build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+    return call, [platform.node(), torch.__version__, build]
+
+
+def model_unreadable(tmp):
+    path = saved_model(tmp, ["g1", "g2", "g3"])
+    path.write_bytes(path.read_bytes()[:100])
+    error = "PytorchStreamReader failed reading zip archive: failed finding central directory"
+    return lambda: train.load_model(path, ["g1", "g2", "g3"]), [path, error]
 
 
 def focus_tissue_absent(tmp):
@@ -580,6 +645,40 @@ def gtf_duplicate_gene(tmp):
     return read(sources.read_gtf_genes, path, ["ENSG00000000001"])
 
 
+def user_gtf(tmp, text: str | bytes):
+    """data.run on read counts with a GTF of `text` (cohort.files.gtf)."""
+    path = write(tmp / "genes.gtf", text)
+    return prepare(tmp, gtf=path, scale="counts"), path
+
+
+def gtf_user_without_gene_id(tmp):
+    line = "\t".join(["chr1", "RefSeq", "exon", "100", "400", ".", "+", ".", 'transcript_id "T";'])
+    call, path = user_gtf(tmp, gtf(gtf_line("exon", G1), line + "\n"))
+    return call, [path, 3]
+
+
+def gtf_user_without_exons(tmp):
+    call, path = user_gtf(
+        tmp, gtf(gtf_line("gene", G1), gtf_line("gene", G2), gtf_line("exon", G2))
+    )
+    return call, [path, G1, 1]
+
+
+def gtf_user_duplicate_gene(tmp):
+    call, path = user_gtf(tmp, gtf(gtf_line("exon", G1), gtf_line("exon", "ENSG00000000001.6")))
+    return call, [path, "ENSG00000000001", G1, "ENSG00000000001.6"]
+
+
+def gtf_user_no_genes(tmp):
+    call, path = user_gtf(tmp, "##provider: GENCODE\n")
+    return call, [path]
+
+
+def gtf_user_unreadable(tmp):
+    call, path = user_gtf(tmp, gzip.compress(GTF.encode() * 50, mtime=0)[:-30])
+    return call, [path, "Compressed file ended before the end-of-stream marker was reached"]
+
+
 def cohort_without_samples(tmp):
     call = build_toil(tmp, f"sample\tGTEX-1117F-0226-SM-5GZZ7\n{G1}\t3.5\n", min_class_size=5)
     return call, ["GTEx", 5, "GTEx"]
@@ -629,6 +728,15 @@ CASES = {
     "sample-missing-from-matrix": sample_missing_from_matrix,
     "class-too-small": class_too_small,
     "focus-tissue-absent": focus_tissue_absent,
+    "sheet-duplicate-column": sheet_duplicate_column,
+    "sheet-label-spellings": sheet_label_spellings,
+    "sheet-written-column": sheet_written_column,
+    "file-unreadable": file_unreadable,
+    "file-undecodable": file_undecodable,
+    "replicate-model-absent": replicate_model_absent,
+    "too-few-models": too_few_models,
+    "cuda-absent": cuda_absent,
+    "model-unreadable": model_unreadable,
     "annotation-without-gene": annotation_without_gene,
     "annotation-duplicate-gene": annotation_duplicate_gene,
     "annotation-lacks-genes": annotation_lacks_genes,
@@ -666,6 +774,11 @@ CASES = {
     "gtf-without-attribute": gtf_without_attribute,
     "gtf-without-exons": gtf_without_exons,
     "gtf-duplicate-gene": gtf_duplicate_gene,
+    "gtf-user-without-gene-id": gtf_user_without_gene_id,
+    "gtf-user-without-exons": gtf_user_without_exons,
+    "gtf-user-duplicate-gene": gtf_user_duplicate_gene,
+    "gtf-user-no-genes": gtf_user_no_genes,
+    "gtf-user-unreadable": gtf_user_unreadable,
     "cohort-without-samples": cohort_without_samples,
     "cohort-study-not-in-matrix": cohort_study_not_in_matrix,
     "cohort-annotation-empty": cohort_annotation_empty,
@@ -678,7 +791,7 @@ def test_every_row_has_a_case_and_every_case_a_row():
     assert set(ROWS) == set(CASES)
     assert len(ROWS) >= 15
     assert {name for name, row in ROWS.items() if row["end to end"] == "yes"} == set(E2E)
-    assert len(E2E) == 3
+    assert len(E2E) == 4
     assert {row["end to end"] for row in ROWS.values()} <= {"yes", ""}
 
 
@@ -705,6 +818,11 @@ def e2e_focus_tissue_absent(root):
     return True
 
 
+def e2e_class_too_small(root):
+    user_cohort(root, lambda c: c["data"].update(min_class_size=13))
+    return True
+
+
 def e2e_matrix_negative(root):
     user_cohort(root)
     tpm = pd.read_csv(root / "tpm.tsv", sep="\t")
@@ -715,6 +833,7 @@ def e2e_matrix_negative(root):
 
 E2E = {  # id: writes the input into the workflow copy; returns whether it stops before any job
     "config-schema": e2e_config_schema,
+    "class-too-small": e2e_class_too_small,
     "focus-tissue-absent": e2e_focus_tissue_absent,
     "matrix-negative": e2e_matrix_negative,
 }
@@ -730,8 +849,9 @@ def test_snakemake_stops_with_the_message_and_writes_nothing(workdir, name):
     message = pattern(ROWS[name]["message"])
     assert done.returncode != 0
     assert re.search(message, done.stderr), done.stderr[-3000:]
-    if before_any_job:
+    if before_any_job:  # the message alone, no traceback
         assert not (workdir / "results").exists()
+        assert "Traceback" not in done.stderr and 'File "' not in done.stderr
     else:  # the job's log holds the message alone
         assert files(workdir / "results") == []
         log = (workdir / "logs" / "data" / "prepare_data.log").read_text()

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from txai import data, io, sources
+from txai import data, io, sources, stats
 from txai.download import DownloadError, fetch
 from txai.io import InputError
 from txai.rehearsal import GTEX_ATTRIBUTES, serve  # SampleAttributesDS's 63 columns
@@ -342,6 +342,7 @@ def prepare(out: dict[str, Path], folder: Path, **kwargs) -> pd.DataFrame:
         out_genesets=folder / "genesets.gmt",
         out_matrix=folder / "expression.npy",
         out_matrix_ids=folder / "expression.ids.json",
+        out_medians=folder / "class_medians.parquet",
         focus_tissues=["liver"],
         seed=3,
         genes_in="columns",
@@ -455,7 +456,7 @@ def test_tpm_from_coverage_by_hand(caplog):
 def test_gct_reading_in_chunks_equals_one_chunk(portal):
     whole = sources.read_gct(portal["gtex_tpm"])
     assert whole.equals(sources.read_gct(portal["gtex_tpm"], chunksize=1))
-    assert whole.index.tolist() == [data.strip_version([g])[0] for g in MATRIX_GENES]
+    assert whole.index.tolist() == [io.strip_version([g])[0] for g in MATRIX_GENES]
     assert whole.columns.tolist() == GCT_SAMPLES
     assert whole.dtypes.eq(np.float32).all()
     assert whole.iloc[3, 2] == gtex_tpm(3, 2)
@@ -748,3 +749,158 @@ def test_the_workflow_downloads_and_builds_a_real_format_cohort(mirror, workdir,
     downloads = sorted(p.name for p in (workdir / "results/downloads").iterdir())
     if source == "portal":  # unpinned files: the checksum is recorded beside them
         assert f"portal_tcga_sums_{next(iter(METADATA))}.sha256" in downloads
+
+
+# --- a user's GTF: read_gtf_genes(user=True), for cohort.files.gtf ---------------------------
+
+SHARED = 'gene_id "ENSG00000000011.1"; gene_type "protein_coding"; gene_name "SHARED"; level 2;'
+OVERLAP = 'gene_id "ENSG00000000012.4"; gene_type "lncRNA"; gene_name "OVERLAP"; level 2;'
+ABUT = 'gene_id "ENSG00000000013"; gene_version "2"; gene_name "ABUT"; gene_biotype "miRNA";'
+
+
+def tx(gene: str, transcript: str) -> str:
+    return f'{gene} transcript_id "{transcript}";'
+
+
+def refseq(transcript: str, name: str | None = "MYGENE") -> str:
+    symbol = f' gene_name "{name}";' if name else ""
+    return f'gene_id "{name or "PARGENE"}"; transcript_id "{transcript}";{symbol}'
+
+
+# (chrom, feature, start, end, strand, column 9): three genes with gene lines (GENCODE's and
+# Ensembl's attributes), two without (UCSC/RefSeq: transcript and exon lines only)
+USER_GTF = [
+    ("chr1", "gene", 100, 450, "+", SHARED),  # exons [100, 200] (in both transcripts),
+    ("chr1", "transcript", 100, 400, "+", tx(SHARED, "ENST00000000111.1")),  # [300, 400] and
+    ("chr1", "exon", 100, 200, "+", tx(SHARED, "ENST00000000111.1")),  # [380, 450]:
+    ("chr1", "exon", 300, 400, "+", tx(SHARED, "ENST00000000111.1")),  # 101 + 151 = 252 bp
+    ("chr1", "CDS", 120, 200, "+", tx(SHARED, "ENST00000000111.1")),
+    ("chr1", "transcript", 100, 450, "+", tx(SHARED, "ENST00000000112.1")),
+    ("chr1", "exon", 100, 200, "+", tx(SHARED, "ENST00000000112.1")),
+    ("chr1", "exon", 380, 450, "+", tx(SHARED, "ENST00000000112.1")),
+    ("chr2", "gene", 1000, 1500, "-", OVERLAP),  # [1050, 1200] overlaps [1000, 1100]: 201 bp;
+    ("chr2", "exon", 1050, 1200, "-", tx(OVERLAP, "ENST00000000121.1")),  # [1350, 1400]
+    ("chr2", "exon", 1000, 1100, "-", tx(OVERLAP, "ENST00000000122.1")),  # nests in
+    ("chr2", "exon", 1300, 1500, "-", tx(OVERLAP, "ENST00000000122.1")),  # [1300, 1500]: 201 bp
+    ("chr2", "exon", 1350, 1400, "-", tx(OVERLAP, "ENST00000000123.1")),  # 402 bp in all
+    ("chr3", "gene", 5000, 5300, "+", ABUT),  # [5000, 5099] and [5100, 5199] abut: 200 bp;
+    ("chr3", "exon", 5000, 5099, "+", tx(ABUT, "ENST00000000131")),  # one base at 5300:
+    ("chr3", "exon", 5100, 5199, "+", tx(ABUT, "ENST00000000132")),  # 201 bp
+    ("chr3", "exon", 5300, 5300, "+", tx(ABUT, "ENST00000000132")),
+    ("chr4", "transcript", 8000, 8300, "+", refseq("NM_000001.1")),  # no gene line, no
+    ("chr4", "exon", 8050, 8150, "+", refseq("NM_000002.1")),  # gene_type: [8000, 8150] and
+    ("chr4", "exon", 8000, 8100, "+", refseq("NM_000001.1")),  # [8200, 8299]: 151 + 100 = 251
+    ("chr4", "exon", 8200, 8299, "+", refseq("NM_000001.1")),  # bp, start 8000
+    ("chrX", "exon", 100, 199, "+", refseq("NR_000003.1", None)),  # one gene_id on chrX and
+    ("chrY", "exon", 150, 249, "+", refseq("NR_000003.1", None)),  # chrY: 100 + 100 = 200 bp
+]
+USER_GENES = ["ENSG00000000011", "ENSG00000000012", "ENSG00000000013", "MYGENE", "PARGENE"]
+USER_LENGTHS = [252, 402, 201, 251, 200]
+
+
+def user_gtf_text(rows=USER_GTF) -> str:
+    return "#!genome-build test\n" + tsv(
+        [[c, "test", f, s, e, ".", st, ".", a] for c, f, s, e, st, a in rows]
+    )
+
+
+def write_user_gtf(tmp_path, rows=USER_GTF, name="user.gtf") -> Path:
+    path = tmp_path / name
+    path.write_text(user_gtf_text(rows))
+    return path
+
+
+def test_user_gtf_lengths_are_exon_unions_with_or_without_gene_lines(tmp_path):
+    path = write_user_gtf(tmp_path)
+    genes = sources.read_gtf_genes(path, user=True)
+    assert genes.columns.tolist() == ["gene", "symbol", "chrom", "start", "length", "biotype"]
+    assert genes["gene"].tolist() == USER_GENES
+    assert genes["length"].tolist() == USER_LENGTHS
+    assert genes["start"].tolist() == [100, 1000, 5000, 8000, 100]
+    assert genes["chrom"].tolist() == ["chr1", "chr2", "chr3", "chr4", "chrX"]
+    assert genes["symbol"].tolist()[:4] == ["SHARED", "OVERLAP", "ABUT", "MYGENE"]
+    assert genes["biotype"].tolist()[:3] == ["protein_coding", "lncRNA", "miRNA"]
+    assert genes["symbol"].isna().tolist() == [False] * 4 + [True]
+    assert genes["biotype"].isna().tolist() == [False] * 3 + [True] * 2
+    gencode = sources.read_gtf_genes(write_user_gtf(tmp_path, name="gencode.gtf"))
+    assert genes.dtypes.equals(gencode.dtypes)  # the sources' reader: gene lines only
+    assert genes.head(3).equals(gencode)
+    for chunksize in (1, 2, 3, 5):  # a gene's lines across chunks
+        assert sources.read_gtf_genes(path, chunksize, user=True).equals(genes)
+
+
+def test_user_gtf_gzip_reads_the_same_whatever_its_name(tmp_path):
+    plain = write_user_gtf(tmp_path)
+    expected = sources.read_gtf_genes(plain, user=True)
+    for name in ("packed.gtf", "packed.gtf.gz"):  # gzip found by its magic bytes
+        (tmp_path / name).write_bytes(gz(user_gtf_text()))
+        assert sources.read_gtf_genes(tmp_path / name, user=True).equals(expected)
+
+
+def test_user_gtf_lengths_give_rnanorms_tpm(tmp_path):
+    genes = sources.read_gtf_genes(write_user_gtf(tmp_path), user=True)
+    counts = np.array([[10, 20, 30], [0, 5, 7], [123, 0, 1]], dtype=np.float64)
+    tpm = stats.tpm_from_counts(counts, genes["length"].to_numpy()[:3])
+    # values computed with rnanorm 2.2.0's TPM on this GTF (rnanorm.TPM(gtf=...) over the three
+    # genes with gene lines: it leaves out genes without one, though its exon union covers them)
+    expected = [
+        [166253.10173697272, 208436.7245657569, 625310.1736972705],
+        [0.0, 263157.8947368421, 736842.1052631579],
+        [989909.9099099099, 0.0, 10090.090090090089],
+    ]
+    np.testing.assert_allclose(tpm, expected, rtol=1e-9, atol=0)
+
+
+def test_user_gtf_repeated_gene_lines_are_one_gene(tmp_path):
+    gene = 'gene_id "PAR1"; gene_name "PAR1";'
+    rows = [
+        ("chrX", "gene", 100, 199, "+", gene),
+        ("chrX", "exon", 100, 199, "+", gene),
+        ("chrY", "gene", 50, 99, "+", gene),
+        ("chrY", "exon", 50, 99, "+", gene),
+    ]
+    genes = sources.read_gtf_genes(write_user_gtf(tmp_path, rows), user=True)
+    assert genes[["gene", "chrom", "start", "length"]].values.tolist() == [
+        ["PAR1", "chrX", 100, 150]
+    ]
+
+
+def user_gtf_refusal(tmp_path, rows, text=None):
+    path = write_user_gtf(tmp_path, rows)
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(InputError) as refused:
+        sources.read_gtf_genes(path, chunksize=2, user=True)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: ")
+    assert "cohort.files.gtf" in message
+    assert "download it again" not in message and "GENCODE" not in message
+    return message
+
+
+def test_user_gtf_exon_line_without_gene_id_names_its_line(tmp_path):
+    rows = list(USER_GTF)
+    rows[14] = (*rows[14][:5], 'transcript_id "ENST00000000131";')  # file line 16, 8th chunk
+    message = user_gtf_refusal(tmp_path, rows)
+    assert "line 16: no gene_id attribute in column 9" in message
+
+
+def test_user_gtf_gene_without_exons_is_refused(tmp_path):
+    message = user_gtf_refusal(tmp_path, [r for r in USER_GTF if r[4] != "-" or r[1] == "gene"])
+    assert "gene 'ENSG00000000012.4' has no exon lines (1 such genes)" in message
+
+
+def test_user_gtf_two_versions_of_a_gene_are_refused(tmp_path):
+    rows = [*USER_GTF, ("chr1", "exon", 10, 20, "+", SHARED.replace(".1", ".2"))]
+    message = user_gtf_refusal(tmp_path, rows)
+    assert "'ENSG00000000011' appears twice, as 'ENSG00000000011.1' and 'ENSG00000000011.2'" in (
+        message
+    )
+
+
+def test_user_gtf_without_genes_or_columns_is_refused(tmp_path):
+    assert "no gene or exon lines" in user_gtf_refusal(tmp_path, [], "#!genome-build test\n")
+    message = user_gtf_refusal(tmp_path, [], 'chr1\ttest\texon\tone\t200\t.\t+\t.\tgene_id "G";\n')
+    assert "cannot be read (" in message
+    cds_only = 'chr1\ttest\tCDS\t100\t200\t.\t+\t.\tgene_id "G";\n'
+    assert "no gene or exon lines" in user_gtf_refusal(tmp_path, [], cds_only)

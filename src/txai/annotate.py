@@ -26,14 +26,6 @@ TF_COLUMNS = ("Species", "Symbol", "Ensembl", "Family", "Protein", "Entrez_ID")
 HOUSEKEEPING_RULES = ("mean", "strict")
 
 
-def class_medians(tpm: np.ndarray, classes, genes: list[str]) -> pd.DataFrame:
-    """Median TPM per class: samples x genes TPM (not logged) -> classes (sorted) x genes."""
-    frame = pd.DataFrame(np.asarray(tpm, dtype=float), columns=list(genes))
-    medians = frame.groupby(np.asarray(classes), sort=True).median()
-    medians.index.name = "class"
-    return medians
-
-
 def _joined(member: np.ndarray, names) -> np.ndarray:
     """';'-joined names of the True rows of each column of classes x genes `member`."""
     labels = np.array([f"{name};" for name in names], dtype=object)
@@ -41,11 +33,40 @@ def _joined(member: np.ndarray, names) -> np.ndarray:
     return pd.Series(joined, dtype=object).str.rstrip(";").to_numpy(dtype=object)
 
 
+def _mean(values: np.ndarray) -> np.ndarray:
+    """Column means as R's mean() computes them, so that TPM exactly at mean x fold falls as in
+    TissueEnrich: a long double sum divided by n, corrected by the mean of the residuals, then
+    rounded to float64 (numpy's float64 mean differs in the last bit for a third of genes)."""
+    x = values.astype(np.longdouble)
+    mean = x.sum(axis=0) / len(x)
+    return (mean + (x - mean).sum(axis=0) / len(x)).astype(np.float64)
+
+
+def _group_size(ordered: np.ndarray, fold: float, max_group: int, min_tpm: float) -> np.ndarray:
+    """Per gene, the size of its Group-Enriched group (0 for none) from TPM sorted descending
+    (classes x genes): the smallest i >= 2 with mean(top i) / the (i+1)-th >= `fold`, tested
+    only when 2 to `max_group` classes are >= `min_tpm` and within `fold` of the highest."""
+    n_classes, n_genes = ordered.shape
+    sizes = np.arange(2, min(max_group, n_classes - 1) + 1)  # a group needs a class after it
+    if sizes.size == 0:
+        return np.zeros(n_genes, dtype=int)
+    within = ((ordered >= ordered[0] / fold) & (ordered >= min_tpm)).sum(axis=0)
+    means = np.stack([_mean(ordered[:size]) for size in sizes])
+    with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 = inf passes, 0 / 0 not
+        passes = (means / ordered[sizes] >= fold) & (sizes[:, None] <= within)
+    found = passes.any(axis=0) & (within >= 2) & (within <= max_group)
+    return np.where(found, sizes[passes.argmax(axis=0)], 0)
+
+
 def tissue_enrich(
     medians: pd.DataFrame, fold: float = 5, max_group: int = 7, min_tpm: float = 1
 ) -> pd.DataFrame:
-    """TissueEnrich's categories from classes x genes median TPM: one row per gene with its
-    `category` and the `classes` (';'-joined) the category names ("" for none)."""
+    """TissueEnrich's categories (teGeneRetrieval) from classes x genes median TPM: one row per
+    gene with its `category` and the `classes` (';'-joined) the category names ("" for none).
+
+    `max_group` caps the number of classes within `fold` of the highest: with more, a gene is
+    never Group-Enriched. Thresholds are compared as TissueEnrich does (ratios, mean x fold),
+    so exact ties fall the same way."""
     values = medians.to_numpy(dtype=float)
     n_classes, n_genes = values.shape
     order = np.argsort(-values, axis=0, kind="stable")
@@ -57,21 +78,18 @@ def tissue_enrich(
     category = np.full(n_genes, "", dtype=object)
     size = np.zeros(n_genes, dtype=int)  # the top `size` classes are named
 
-    def assign(mask: np.ndarray, name: str, named: int = 0) -> None:
+    def assign(mask: np.ndarray, name: str, named: int | np.ndarray = 0) -> None:
         new = mask & (category == "")
         category[new] = name
-        size[new] = named
+        size[new] = np.broadcast_to(named, n_genes)[new]
 
     assign(top < min_tpm, "Not-Expressed")
-    assign(top >= fold * second, "Tissue-Enriched", 1)
-    cumulative = np.cumsum(ordered, axis=0)
-    for n in range(2, min(max_group, n_classes - 1) + 1):
-        lowest = ordered[n - 1]
-        group = (lowest >= min_tpm) & (lowest >= top / fold)
-        group &= cumulative[n - 1] / n >= fold * ordered[n]
-        assign(group, "Group-Enriched", n)
+    with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 = inf passes, 0 / 0 not
+        assign(top / second >= fold, "Tissue-Enriched", 1)
+    group = _group_size(ordered, fold, max_group, min_tpm)
+    assign(group > 0, "Group-Enriched", group)
     assign(ordered[-1] >= min_tpm, "Expressed-In-All")
-    enhanced = (values >= fold * values.mean(axis=0)) & (values >= min_tpm)
+    enhanced = (values >= _mean(values) * fold) & (values >= min_tpm)
     assign(enhanced.any(axis=0), "Tissue-Enhanced")
     assign(np.ones(n_genes, dtype=bool), "Mixed")
 
@@ -228,16 +246,13 @@ def go_enrichment(
 # --- The workflow's steps -------------------------------------------------------------------------
 
 
-def run_genes(
-    *, expression, samples, genes, tf, tf_cofactor, config: dict, out_genes, out_medians,
-    out_truth,
-) -> None:  # fmt: skip
+def run_genes(*, medians, genes, tf, tf_cofactor, config: dict, out_genes, out_truth) -> None:
     """`annotation/genes.parquet` (gene, symbol, ts_category, ts_classes, ts, housekeeping, tf,
-    tf_cofactor), the class medians, and, for a cohort with planted truth, how many planted
-    tissue- and group-enriched markers are TS genes of their classes."""
-    sample_ids, gene_ids, x = io.read_expression(expression)
-    classes = io.read_table(samples).set_index("sample").loc[sample_ids, "class"].to_numpy()
-    medians = class_medians(np.exp2(x.astype(np.float64)) - 1, classes, gene_ids)
+    tf_cofactor) from the classes' median TPM (`data.class_medians`) and, for a cohort with
+    planted truth, how many planted tissue- and group-enriched markers are TS genes of their
+    classes."""
+    medians = io.read_table(medians).set_index("class")
+    gene_ids = list(medians.columns)
     spec = config["tissue_specific"]
     table = tissue_enrich(medians, spec["fold"], spec["max_group"], spec["min_tpm"])
     table["ts"] = is_tissue_specific(table, tuple(spec["categories"]))
@@ -251,7 +266,6 @@ def run_genes(
     table.insert(1, "symbol", annotation["symbol"].to_numpy())
     table = table.rename(columns={"category": "ts_category", "classes": "ts_classes"})
     io.write_table(table, out_genes)
-    io.write_table(medians.rename_axis("class").reset_index(), out_medians)
     truth = ts_truth(table, annotation) if "truth_role" in annotation else pd.DataFrame()
     with io.atomic_path(out_truth) as tmp:
         truth.to_csv(tmp, sep="\t", index=False, float_format="%.4g")

@@ -70,6 +70,45 @@ def check_combinations(config: dict) -> None:
                 )
 
 
+def check_ensemble(config: dict) -> None:
+    """The models and model counts the config names exist in the ensembles it trains, or a
+    figure would lack its rows: replicated models, the models of an inter-model comparison
+    (the first of each family: MLPs, CNNs sharing an order, CNNs with their own), two disjoint
+    sets of aggregated models, and the models of the estimate and aggregation curves."""
+    train = config["train"]
+    mlp, cnn = train["mlp"]["models"], train["cnn"]["models"]
+    same_order = train["cnn"].get("same_order_models", 0)
+    trained = set(model_ids(train["mlp"])) | set(model_ids(train["cnn"]))
+    absent = [m for m in config["explain"]["replicate_models"] if m not in trained]
+    if absent:
+        held = f"the MLPs m01..m{mlp:02d}, the CNNs m01..m{cnn:02d}" + (
+            f" and s01..s{same_order:02d}" if same_order else ""
+        )
+        raise InputError(
+            f"config key 'explain.replicate_models': {absent} name no trained model; the "
+            f"ensembles hold {held} (train.mlp.models, train.cnn.models, "
+            "train.cnn.same_order_models). Name trained models."
+        )
+    own = {"train.mlp.models": mlp, "train.cnn.models": cnn}
+    families = own | ({"train.cnn.same_order_models": same_order} if same_order else {})
+    aggregate = config["reproducibility"]["aggregate_models"]
+    counts = [
+        ("reproducibility.inter_models", config["reproducibility"]["inter_models"], families, ""),
+        ("reproducibility.aggregate_models", 2 * aggregate, own,
+         f" ({aggregate} a set, two disjoint sets)"),
+        ("simulate.models", config["simulate"]["models"], own, ""),
+        ("simulate.max_models", config["simulate"]["max_models"], own, ""),
+    ]  # fmt: skip
+    for key, needed, sizes, why in counts:
+        short = {k: n for k, n in sizes.items() if n < needed}
+        if short:
+            have, n = next(iter(short.items()))
+            raise InputError(
+                f"config key '{key}': asks for {needed} models{why}, but {have} is {n}. Lower "
+                f"{key} or train more models."
+            )
+
+
 def model_ids(arch_config: dict) -> list[str]:
     """Model names of one architecture: m01..mNN, then s01..sKK for the same-order CNN set."""
     ids = [f"m{i:02d}" for i in range(1, arch_config["models"] + 1)]

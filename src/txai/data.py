@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import re
 from pathlib import Path
 
 import jsonschema
@@ -19,23 +18,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
-from txai import io
+from txai import io, sources, stats
 from txai.io import InputError
 
 log = logging.getLogger(__name__)
 
-ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*G\d{11})\.\d+$")
 MAX_LOG2_TPM = float(np.log2(1e6 + 1))  # a single gene holding every transcript
 TPM_SUM_TOLERANCE = 1.01
 # log2 files are printed with few decimals: UCSC Xena writes a zero as -9.9658, below
 # log2(0.001) = -9.96578. The bounds of the log2 scale allow rounding to 2 decimals; TPM below 0
 # after undoing the pseudocount is clipped to 0.
 LOG2_ROUNDING = 0.01
-
-
-def strip_version(ids: list[str]) -> list[str]:
-    """Drop Ensembl version suffixes (ENSG00000141510.16 -> ENSG00000141510); other ids stay."""
-    return [ENSEMBL_VERSION.sub(r"\1", str(i)) for i in ids]
 
 
 def _first(mask: np.ndarray) -> tuple[int, int]:
@@ -84,12 +77,12 @@ def read_matrix(path, genes_in: str = "rows") -> tuple[list[str], list[str], np.
                 )
             frame[column] = values
     values = frame.to_numpy(dtype=np.float64)
-    rows = strip_version([str(i) for i in frame.index])
+    rows = io.strip_version([str(i) for i in frame.index])
     cols = [str(c) for c in frame.columns]
     if genes_in == "rows":
         genes, samples, values = rows, cols, values.T
     else:
-        samples, genes = rows, strip_version(cols)
+        samples, genes = rows, io.strip_version(cols)
     _duplicates(genes, path, "gene")
     _duplicates(samples, path, "sample")
     if not np.isfinite(values).all():
@@ -104,16 +97,18 @@ def read_matrix(path, genes_in: str = "rows") -> tuple[list[str], list[str], np.
 def matrix_dims(path, genes_in: str = "rows") -> dict[str, int]:
     """The matrix's samples and genes, without reading its values: a Parquet file's schema and
     row count, a text file's header and line count (a last line without newline included)."""
-    path = Path(path)
+    path = io.user_file(path)
     if str(path).lower().endswith(".parquet"):
-        meta = pq.ParquetFile(path).metadata
+        with io.reading(path, io.RESAVE, io.AS_UTF8):
+            meta = pq.ParquetFile(path).metadata
         rows, columns = meta.num_rows, meta.num_columns - 1
     else:
         columns = len(io.read_user_table(path, nrows=1, header=None, dtype=str).columns) - 1
         rows, last = -1, b"\n"  # the header line is not a row
-        with (gzip.open if io.compression(path) else open)(path, "rb") as f:
-            while block := f.read(1 << 24):
-                rows, last = rows + block.count(b"\n"), block[-1:]
+        with io.reading(path, io.RESAVE, io.AS_UTF8):
+            with (gzip.open if io.compression(path) else open)(path, "rb") as f:
+                while block := f.read(1 << 24):
+                    rows, last = rows + block.count(b"\n"), block[-1:]
         rows += last != b"\n"
     return (
         {"genes": rows, "samples": columns}
@@ -144,11 +139,26 @@ def check_size(observed: dict[str, int], size: tuple[dict, str] | None, toleranc
     )
 
 
-def tpm_from_counts(counts: np.ndarray, lengths_bp: np.ndarray) -> np.ndarray:
-    """TPM from read counts (samples x genes) and gene lengths in base pairs."""
-    rate = counts / (np.asarray(lengths_bp, dtype=np.float64) / 1e3)
-    total = rate.sum(axis=1, keepdims=True)
-    return np.divide(rate, total, out=np.zeros_like(rate), where=total > 0) * 1e6
+def to_tpm(
+    values: np.ndarray, scale: str, pseudocount: float = 1.0, lengths_bp: np.ndarray | None = None
+) -> np.ndarray:
+    """TPM (float64, samples x genes) from values on their declared scale, each sample on its
+    own: a subset of samples gives the same rows as the whole matrix."""
+    if scale == "counts":
+        return stats.tpm_from_counts(values, lengths_bp)
+    if scale == "tpm":
+        return values
+    return np.clip(np.exp2(values) - pseudocount, 0.0, None)
+
+
+def class_medians(classes, genes: list[str], tpm_of) -> pd.DataFrame:
+    """Median TPM per class, classes (sorted) x genes: `tpm_of(rows)` gives the TPM of the
+    samples at positions `rows` (float64, unrounded), one class at a time, so memory is about
+    the largest class."""
+    classes = np.asarray(classes)
+    names = sorted(set(classes))
+    medians = np.stack([np.median(tpm_of(np.flatnonzero(classes == c)), axis=0) for c in names])
+    return pd.DataFrame(medians, index=pd.Index(names, name="class"), columns=list(genes))
 
 
 def to_log2_tpm(
@@ -194,14 +204,12 @@ def to_log2_tpm(
                 "whole numbers",
                 "If these are TPM, set scale: tpm.",
             )
-        tpm = tpm_from_counts(values, lengths_bp)
     elif scale == "tpm":
         if values.max() <= MAX_LOG2_TPM:
             raise refuse(
                 f"no value exceeds {MAX_LOG2_TPM:.2f}: these look like log2 values, not TPM",
                 "Set scale: log2 (and its pseudocount).",
             )
-        tpm = values
     else:
         low, high = np.log2(pseudocount), np.log2(1e6 + pseudocount)
         for bad, bound, fix in (
@@ -216,7 +224,7 @@ def to_log2_tpm(
                     f"gene '{genes[g]}' in sample '{samples[s]}' is {values[s, g]:g}, {bound}",
                     f"Check cohort.files.{fix}.",
                 )
-        tpm = np.clip(np.exp2(values) - pseudocount, 0.0, None)
+    tpm = to_tpm(values, scale, pseudocount, lengths_bp)
     sums = tpm.sum(axis=1)
     if sums.max() > 1e6 * TPM_SUM_TOLERANCE:
         s = int(sums.argmax())
@@ -229,17 +237,82 @@ def to_log2_tpm(
     return np.log2(tpm + 1.0)
 
 
+# Cells read as missing, as spreadsheets and R write them; a label's surrounding whitespace is
+# dropped. Columns the data stage writes into results/data/samples.parquet.
+MISSING = ("", "NA", "NaN", "nan", "N/A", "n/a", "NULL", "null", "None", "#N/A", "<NA>")
+WRITTEN = ("class_index", "split")
+
+
+def read_sheet(path) -> pd.DataFrame:
+    """A sample sheet as spreadsheets write it: each cell a string or None (`MISSING` cells),
+    class and tissue without surrounding whitespace (`Liver ` is `Liver`), status also in lower
+    case, ids stored as numbers in a Parquet file as their digits. A header naming a column
+    twice (a sheet merged from two) is refused."""
+    path = io.user_file(path)
+    if str(path).lower().endswith(".parquet"):
+        with io.reading(path, io.RESAVE, io.AS_UTF8):
+            header = pq.read_schema(path).names
+        sheet = io.read_user_table(path)
+    else:
+        header = io.read_user_table(path, nrows=1, header=None, dtype=str).iloc[0].tolist()
+        sheet = io.read_user_table(path, dtype=str, keep_default_na=False)
+    repeated = pd.Index(header)[pd.Index(header).duplicated()].unique().tolist()
+    if repeated:
+        raise InputError(
+            f"{path}: column(s) {repeated} appear more than once in the header (sheets merged "
+            "side by side?). Keep one column of each name: delete or rename the others."
+        )
+    cells = {
+        column: pd.Series(
+            [_cell(v, column in ("class", "tissue", "status"), column == "status") for v in values],
+            dtype=object,
+        )
+        for column, values in sheet.items()
+    }
+    return pd.DataFrame(cells)
+
+
+def _cell(value, label: bool, lower: bool) -> str | None:
+    if pd.isna(value):
+        return None
+    text = str(value).strip() if label else str(value)
+    text = text.lower() if lower else text
+    return None if text in MISSING else text
+
+
+def _one_spelling(labels: pd.Series, column: str, path) -> None:
+    """Refuse labels that differ only in case (`Liver_normal`, `liver_normal`): each spelling
+    would be a class or tissue of its own."""
+    labels = labels.dropna()
+    spellings = labels.groupby(labels.str.casefold()).unique()
+    split = spellings[spellings.map(len) > 1]
+    if len(split):
+        counts = labels.value_counts()
+        shown = ", ".join(f"'{v}' ({counts[v]} rows)" for v in sorted(split.iloc[0]))
+        raise InputError(
+            f"{path}: column '{column}' spells one label in several ways: {shown} ({len(split)} "
+            f"such label(s)). Labels are case-sensitive, so each spelling would be a {column} "
+            "of its own: write every label one way."
+        )
+
+
 def read_sample_sheet(path, schema_path) -> pd.DataFrame:
-    """Read and validate a sample sheet; every row against `samples.schema.yaml`."""
+    """Read (`read_sheet`) and validate a sample sheet; every row against
+    `samples.schema.yaml`."""
     path = Path(path)
-    sheet = io.read_user_table(path, dtype=str, keep_default_na=False, na_values=[""])
-    sheet = sheet.astype(object).where(sheet.notna(), None)
+    sheet = read_sheet(path)
     validator = jsonschema.Draft202012Validator(yaml.safe_load(Path(schema_path).read_text()))
     missing = [c for c in ("sample", "class") if c not in sheet.columns]
     if missing:
         raise InputError(
             f"{path}: missing column(s) {missing}; a sample sheet needs 'sample' and 'class' "
             f"(found {list(sheet.columns)})."
+        )
+    written = [c for c in WRITTEN if c in sheet.columns]
+    if written:
+        raise InputError(
+            f"{path}: column(s) {written} are written by txai (each class's index and the seeded "
+            "train/test split of data.test_fraction, shared by every model): rename or drop them."
         )
     for i, record in enumerate(sheet.to_dict("records")):
         error = jsonschema.exceptions.best_match(validator.iter_errors(record))
@@ -251,6 +324,8 @@ def read_sample_sheet(path, schema_path) -> pd.DataFrame:
                 f"{problem}. Fix the cell (see workflow/schemas/samples.schema.yaml)."
             )
     _duplicates(sheet["sample"].tolist(), path, "sample")
+    _one_spelling(sheet["class"], "class", path)
+    _one_spelling(tissues(sheet), "tissue", path)
     return sheet
 
 
@@ -262,9 +337,23 @@ def read_annotation(path) -> pd.DataFrame:
             f"{path}: no column 'gene' (found {list(frame.columns)}). Name the column of gene ids "
             "'gene' (the ids of the expression matrix)."
         )
-    frame["gene"] = strip_version(frame["gene"].tolist())
+    frame["gene"] = io.strip_version(frame["gene"].tolist())
     _duplicates(frame["gene"].tolist(), path, "gene")
     return frame
+
+
+def _annotation(genes, gtf) -> tuple[pd.DataFrame, str]:
+    """The genes annotated, and the file(s) they come from: the annotation file's (`genes`),
+    with each gene's length from the GTF when there is one (the union of its exons, as rnanorm
+    measures it; a gene absent from the GTF is not annotated), else the GTF's genes alone."""
+    if gtf is None:
+        return read_annotation(genes), str(genes)
+    exons = sources.read_gtf_genes(gtf, user=True)
+    if genes is None:
+        return exons, str(gtf)
+    table = read_annotation(genes).drop(columns="length", errors="ignore")
+    added = ["gene", *[c for c in exons.columns if c not in table.columns]]
+    return table.merge(exons[added], on="gene", how="inner"), f"{genes} (lengths from {gtf})"
 
 
 def tissues(sheet: pd.DataFrame) -> pd.Series:
@@ -320,7 +409,8 @@ def _match_samples(sheet: pd.DataFrame, samples: list[str], sheet_path, matrix_p
             )
 
 
-def _class_sizes(sheet: pd.DataFrame, min_class_size: int, path) -> None:
+def check_class_sizes(sheet: pd.DataFrame, min_class_size: int, path) -> None:
+    """Every class of the sheet has at least `min_class_size` samples."""
     sizes = sheet["class"].value_counts()
     small = {name: int(n) for name, n in sizes[sizes < min_class_size].items()}
     if small:
@@ -347,7 +437,9 @@ def run(
     out_matrix_ids,
     focus_tissues: list[str],
     seed: int,
+    out_medians,
     genes=None,
+    gtf=None,
     genesets=None,
     genes_in: str = "rows",
     pseudocount: float = 1.0,
@@ -359,7 +451,9 @@ def run(
     size_tolerance: float = 0.25,
 ) -> None:
     """Validate a cohort and write `data/{expression,samples,genes}.parquet`, the matrix's
-    sidecars (`io.matrix_paths`) and gene sets.
+    sidecars (`io.matrix_paths`), the classes' median TPM (`class_medians`, computed from the
+    values as given: the float32 matrix would move genes sitting on a TissueEnrich threshold)
+    and gene sets. `gtf`: the genes' lengths for counts (`_annotation`).
 
     `origin`: where the scale was declared, when not in cohort.files (`to_log2_tpm`). `size`:
     the declared size and its config key (`txai.plan.declared_size`), checked before the matrix
@@ -376,13 +470,15 @@ def run(
     log.info("%s: %d samples x %d genes", expression, len(sample_ids), len(gene_ids))
 
     annotation = pd.DataFrame({"gene": gene_ids})
-    if genes is not None:
-        annotation = read_annotation(genes)
+    annotated = None
+    if genes is not None or gtf is not None:
+        annotation, described = _annotation(genes, gtf)
         unknown = sorted(set(gene_ids) - set(annotation["gene"]))
         if unknown and scale == "counts":
             raise InputError(
-                f"{len(unknown)} gene(s) of {expression} are missing from the annotation {genes}, "
-                f"e.g. {unknown[:5]}: counts need every gene's length. Add them to the annotation."
+                f"{len(unknown)} gene(s) of {expression} are missing from the annotation "
+                f"{described}, e.g. {unknown[:5]}: counts need every gene's length. Add them to "
+                "the annotation."
             )
         if unknown:
             log.warning(
@@ -393,11 +489,12 @@ def run(
     lengths = None
     if scale == "counts":
         if "length" not in annotation.columns:
-            where = f"{genes} has no 'length' column" if genes else "cohort.files.genes is not set"
+            where = f"{genes} has no 'length' column" if genes else "no GTF or annotation is set"
             raise InputError(
                 f"{expression}: declared cohort.files.scale: counts, which needs every gene's "
-                f"length, but {where}. Set cohort.files.genes to an annotation with columns "
-                "'gene' and 'length' (base pairs), or declare the matrix's true scale."
+                f"length, but {where}. Set cohort.files.gtf to the GTF the reads were counted "
+                "with (or cohort.files.genes to an annotation with columns 'gene' and 'length' in "
+                "base pairs), or declare the matrix's true scale."
             )
         lengths = pd.to_numeric(annotation["length"], errors="coerce").to_numpy()
         if not (lengths > 0).all():
@@ -409,10 +506,15 @@ def run(
         values, scale, expression, sample_ids, gene_ids, pseudocount, lengths, origin
     )
 
-    keep = annotated if genes is not None else None
+    keep = annotated
     if protein_coding_only:
-        if "biotype" not in annotation.columns:
-            where = f"{genes} has no 'biotype' column" if genes else "cohort.files.genes is not set"
+        if "biotype" not in annotation.columns or annotation["biotype"].isna().all():
+            if genes is None and gtf is None:
+                where = "cohort.files.genes is not set"
+            elif "biotype" in annotation.columns:
+                where = f"{gtf} has no gene_type or gene_biotype attribute"
+            else:
+                where = f"{genes} has no 'biotype' column"
             raise InputError(
                 f"config: cohort.files.protein_coding_only needs an annotation with a 'biotype' "
                 f"column, but {where}. Add the column (protein_coding, lncRNA, ...) or set "
@@ -423,15 +525,21 @@ def run(
     if keep is not None:
         if not keep.any():
             raise InputError(
-                f"{genes}: no gene of {expression} is kept by the annotation. Use the matrix's "
-                "gene ids in the annotation's 'gene' column (and, with protein_coding_only, "
-                "biotype protein_coding)."
+                f"{genes or gtf}: no gene of {expression} is kept by the annotation. Use the "
+                "matrix's gene ids in the annotation's 'gene' column (and, with "
+                "protein_coding_only, biotype protein_coding)."
             )
         log2_tpm, annotation = log2_tpm[:, keep], annotation[keep].reset_index(drop=True)
         gene_ids = annotation["gene"].tolist()
 
     sheet = sheet.set_index("sample").loc[sample_ids].reset_index()
-    _class_sizes(sheet, min_class_size, samples)
+    check_class_sizes(sheet, min_class_size, samples)
+    kept = slice(None) if keep is None else np.flatnonzero(keep)
+    medians = class_medians(  # from the values as given, not the float32 matrix written
+        sheet["class"],
+        gene_ids,
+        lambda rows: to_tpm(values[rows], scale, pseudocount, lengths)[:, kept],
+    )
     after = {"samples": len(sample_ids), "genes": len(gene_ids), "classes": before["classes"]}
     check_size(after, size, size_tolerance, expression)
     sheet["tissue"] = tissues(sheet)
@@ -456,13 +564,14 @@ def run(
             raise InputError(f"{genesets}: file not found. Check cohort.files.genesets.")
         kept = set(gene_ids)
         for name, (desc, members) in io.read_gmt(genesets).items():
-            members = [g for g in strip_version(members) if g in kept]
+            members = [g for g in io.strip_version(members) if g in kept]
             if members:
                 sets[name] = (desc, members)
 
     sidecars = (out_matrix, out_matrix_ids)
     io.write_expression(sheet["sample"].tolist(), gene_ids, log2_tpm, out_expression, sidecars)
     io.write_table(sheet, out_samples)
+    io.write_table(medians.reset_index(), out_medians)
     io.write_table(table, out_genes)
     io.write_gmt(sets, out_genesets)
     log.info(

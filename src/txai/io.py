@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
 import zlib
@@ -24,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*G\d{11})\.\d+$")  # an id and its version suffix
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -75,6 +77,11 @@ def stamp(path: str | os.PathLike) -> list:
     (a file written anew gets a new stamp)."""
     info = os.stat(path)
     return [str(path), info.st_size, info.st_mtime_ns]
+
+
+def strip_version(ids: list[str]) -> list[str]:
+    """Drop Ensembl version suffixes (ENSG00000141510.16 -> ENSG00000141510); other ids stay."""
+    return [ENSEMBL_VERSION.sub(r"\1", str(i)) for i in ids]
 
 
 def rng(seed: int, *keys: str | int) -> np.random.Generator:
@@ -238,21 +245,58 @@ def compression(path: str | os.PathLike) -> str | None:
         return "gzip" if f.read(2) == b"\x1f\x8b" else None
 
 
-def read_user_table(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
-    """Read a user's TSV, CSV or Parquet file, chosen by its extension."""
+@contextlib.contextmanager
+def reading(path: str | os.PathLike, unreadable: str, undecodable: str) -> Iterator[None]:
+    """Turn a parser's, decoder's or decompressor's failure into an InputError naming the file
+    and the fix: `unreadable` for a truncated, corrupt or misnamed file, `undecodable` for bytes
+    that are not UTF-8 (the encoding in the message is the decoder's)."""
+    try:
+        yield
+    except InputError:
+        raise
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"{path}: cannot be decoded as {e.encoding} (byte 0x{e.object[e.start]:02x}: "
+            f"{e.reason}), the encoding this file is read in. {undecodable}"
+        ) from e
+    except (ValueError, EOFError, OSError, zlib.error) as e:
+        raise InputError(
+            f"{path}: cannot be read ({e}). The file is truncated, corrupt or not in the expected "
+            f"format: {unreadable}."
+        ) from e
+
+
+# The fixes `reading` gives for a user's own files (a spreadsheet's export, a matrix).
+RESAVE = "open it where it was made and save it again, as its name says (.tsv, .csv, .parquet)"
+AS_UTF8 = "Save it as UTF-8 (a spreadsheet's Save As: CSV UTF-8)."
+
+
+def user_file(path: str | os.PathLike) -> Path:
+    """A user's input file that exists, else an InputError naming it."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise InputError(f"{path}: file not found. Check the path in the config.")
+    return path
+
+
+def read_user_table(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
+    """Read a user's TSV, CSV or Parquet file, chosen by its extension; text gzip-compressed or
+    not, whatever its name says, with or without a byte-order mark. A Parquet file's stored
+    index (`df.set_index("gene").to_parquet()`) becomes its first column."""
+    path = user_file(path)
     suffixes = "".join(path.suffixes[-2:]).lower()
     if suffixes.endswith(".parquet"):
-        return pd.read_parquet(path)
+        with reading(path, RESAVE, AS_UTF8):
+            frame = pd.read_parquet(path)
+        return frame if isinstance(frame.index, pd.RangeIndex) else frame.reset_index()
     if any(suffixes.endswith(s) for s in (".tsv", ".tsv.gz", ".txt", ".txt.gz")):
-        return pd.read_csv(path, sep="\t", **kwargs)
-    if suffixes.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(path, **kwargs)
-    raise InputError(
-        f"{path}: unknown file type. Use .tsv, .txt, .csv (optionally .gz) or .parquet."
-    )
+        kwargs["sep"] = "\t"
+    elif not suffixes.endswith((".csv", ".csv.gz")):
+        raise InputError(
+            f"{path}: unknown file type. Use .tsv, .txt, .csv (optionally .gz) or .parquet."
+        )
+    with reading(path, RESAVE, AS_UTF8):
+        return pd.read_csv(path, compression=compression(path), encoding="utf-8-sig", **kwargs)
 
 
 def write_gmt(gene_sets: dict[str, tuple[str, list[str]]], path) -> None:

@@ -15,8 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from txai import cohort, curves, data, io, paths, sources
-from txai.config import check_combinations, explainers_by_arch, model_ids, setting_for
+from txai import cohort, curves, data, paths, sources
+from txai.config import (
+    check_combinations,
+    check_ensemble,
+    explainers_by_arch,
+    model_ids,
+    setting_for,
+)
 from txai.io import InputError
 
 ARCHS = ("mlp", "cnn")
@@ -32,16 +38,21 @@ BUILT = {  # a downloaded cohort as `sources` builds it, read once by the data s
     "genes": "results/source/genes.parquet",
 }
 PAPER = {"samples": 27_417, "genes": 19_241, "classes": 82}  # a GTEx + TCGA size not declared
-FILES = ("expression", "samples", "genes", "genesets")  # a user cohort's files (cohort.files)
+FILES = ("expression", "samples", "genes", "gtf", "genesets")  # a user cohort's (cohort.files)
 READ = ("scale", "pseudocount", "genes_in", "protein_coding_only")  # and how they are read
 
 
 def check_inputs(config: dict, sample_schema) -> None:
-    """What can be checked before any job runs, after the schema: the combinations the figures
-    name, a user cohort's sample sheet, and the focus tissues (`focus`)."""
+    """What can be checked before any job runs, after the schema, from the config and small
+    files only: the combinations the figures name, the models and counts the config names
+    (`check_ensemble`), a user cohort's sample sheet and its class sizes, and the focus tissues
+    (`focus`)."""
     check_combinations(config)
+    check_ensemble(config)
     if config["cohort"]["source"] == "files":
-        data.read_sample_sheet(config["cohort"]["files"]["samples"], sample_schema)
+        path = config["cohort"]["files"]["samples"]
+        sheet = data.read_sample_sheet(path, sample_schema)
+        data.check_class_sizes(sheet, config["data"]["min_class_size"], path)
     focus(config)
 
 
@@ -94,8 +105,7 @@ def cohort_tissues(config: dict) -> tuple[dict[str, dict[str, int]], str]:
 def _sheet_tissues(path: str, stamp: tuple[int, int] | None) -> dict[str, dict[str, int]]:
     """The sample sheet's tissues (`data.tissue_classes`), read once per version of the file
     (`stamp`: its mtime and size): the cost model asks often."""
-    sheet = io.read_user_table(path, dtype=str, keep_default_na=False, na_values=[""])
-    return data.tissue_classes(sheet)
+    return data.tissue_classes(data.read_sheet(path))
 
 
 class Cohort(NamedTuple):

@@ -43,14 +43,13 @@ import gzip
 import logging
 import os
 import re
-import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from txai import data, io
+from txai import io, stats
 from txai.io import InputError
 
 log = logging.getLogger(__name__)
@@ -120,24 +119,11 @@ READ = {  # how the data stage reads each source's built cohort (`txai.data.run`
 # --- opening and reading files ---------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _reading(path: str | os.PathLike, encoding: str = "utf-8") -> Iterator[None]:
-    """Turn a parser's, decoder's or decompressor's failure into an InputError naming the file."""
-    try:
-        yield
-    except InputError:
-        raise
-    except UnicodeDecodeError as e:
-        raise InputError(
-            f"{path}: cannot be decoded as {encoding} (byte 0x{e.object[e.start]:02x}: "
-            f"{e.reason}), the encoding this file is read in. If it was re-saved in another "
-            f"encoding, {REDOWNLOAD}; if its publisher changed the encoding, report it to txai."
-        ) from e
-    except (ValueError, EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise InputError(
-            f"{path}: cannot be read ({e}). The file is truncated, corrupt or not in the expected "
-            f"format: {REDOWNLOAD}."
-        ) from e
+def _reading(path: str | os.PathLike) -> contextlib.AbstractContextManager:
+    """Turn a parser's, decoder's or decompressor's failure into an InputError naming the file
+    and advising a new download."""
+    recoded = f"If it was re-saved in another encoding, {REDOWNLOAD}; if its publisher changed "
+    return io.reading(path, REDOWNLOAD, recoded + "the encoding, report it to txai.")
 
 
 def _open_text(path: str | os.PathLike):
@@ -161,7 +147,7 @@ def _read_tsv(
 ) -> pd.DataFrame:
     """A whole TSV as strings (empty cells stay ""), its column names passed through `names`
     when given, refusing one without the `required` columns."""
-    with _reading(path, encoding):
+    with _reading(path):
         frame = pd.read_csv(
             path, sep="\t", dtype=str, keep_default_na=False, compression=io.compression(path),
             encoding=encoding, quoting=csv.QUOTE_NONE,
@@ -212,7 +198,7 @@ def _read_gene_rows(
         )
         with reader:
             for chunk in reader:
-                chunk.index = data.strip_version(chunk.index.tolist())
+                chunk.index = io.strip_version(chunk.index.tolist())
                 keep = (
                     np.ones(len(chunk), bool)
                     if keep_genes is None
@@ -243,69 +229,195 @@ def _read_gene_rows(
 # --- readers, one per public format ----------------------------------------------------------
 
 
-def read_gtf_genes(path: str | os.PathLike, chunksize: int = GTF_CHUNK_ROWS) -> pd.DataFrame:
-    """The genes of a GENCODE GTF: gene, symbol, chrom, start, length, biotype, in file order.
+_USER_GTF = "cohort.files.gtf"  # where a user's GTF is configured (read_gtf_genes(user=True))
 
-    gene: the Ensembl id, version stripped; start: the gene's 1-based start; length: the union of
-    the gene's exons in base pairs (transcripts share exons, so a plain sum would count shared
-    bases twice); biotype: gene_type (Ensembl GTFs: gene_biotype).
+
+def read_gtf_genes(
+    path: str | os.PathLike, chunksize: int = GTF_CHUNK_ROWS, *, user: bool = False
+) -> pd.DataFrame:
+    """The genes of a GTF: gene, symbol, chrom, start, length, biotype.
+
+    gene: the gene_id, Ensembl version stripped; start: the gene's 1-based start; length: the
+    union of the gene's exons in base pairs (transcripts share exons, so a plain sum would count
+    shared bases twice), taken on each chromosome and strand and summed, as rnanorm does (UCSC
+    GTFs name loci on several chromosomes with one gene_id); biotype: gene_type (Ensembl GTFs:
+    gene_biotype).
+
+    user=False, the sources' GENCODE GTF: the genes are its `gene` lines, in file order, each with
+    gene_name and gene_type; a refused file is to be downloaded again.
+    user=True, the GTF of a user's count matrix (cohort.files.gtf: GENCODE, Ensembl, UCSC or
+    RefSeq): only gene_id is required. A gene without a `gene` line (UCSC, RefSeq) is taken from
+    its exon lines: chrom of the first, start the smallest exon start. symbol (gene_name) and
+    biotype come from the gene line, else from the gene's first exon line, and are missing (NA)
+    where that line lacks them. Repeated gene lines of one gene_id are one gene, as a counter
+    that groups by gene_id counts them. Genes in order of first appearance (gene or exon line).
+
+    Read in chunks of `chunksize` lines; across chunks only one row per gene and the exons as
+    integer codes are kept.
     """
-    skip, _ = _header(path, "#")
-    genes, exons = [], []
-    with _reading(path):
+    skip = _gtf_comment_lines(path) if user else _header(path, "#")[0]
+    ids: dict[str, int] = {}  # gene_id -> code, in order of first appearance
+    loci: dict[str, int] = {}  # chrom or strand -> code
+    records = []  # per chunk: its gene lines (user: and each gene's first exon line)
+    exons = {c: [] for c in ("gene", "chrom", "strand", "start", "end")}  # per chunk: integers
+    with _reading_user_gtf(path) if user else _reading(path):
         reader = pd.read_csv(
             path,
             sep="\t",
             header=None,
             names=GTF_COLUMNS,
-            usecols=["chrom", "feature", "start", "end", "attrs"],
+            usecols=["chrom", "feature", "start", "end", "strand", "attrs"],
             skiprows=skip,
-            dtype={"chrom": str, "feature": str, "start": np.int64, "end": np.int64, "attrs": str},
+            dtype={
+                "chrom": str, "feature": str, "start": np.int64, "end": np.int64, "strand": str,
+                "attrs": str,
+            },
             quoting=csv.QUOTE_NONE,
             compression=io.compression(path),
             chunksize=chunksize,
-        )
+        )  # fmt: skip
         with reader:
             for chunk in reader:
                 chunk = chunk[chunk["feature"].isin(["gene", "exon"])]
-                chunk = chunk.assign(gene=_attribute(chunk, "gene_id", path, skip))
-                is_gene = chunk["feature"] == "gene"
-                rows = chunk[is_gene]
-                genes.append(
-                    pd.DataFrame(
-                        {
-                            "gene": rows["gene"],
-                            "symbol": _attribute(rows, "gene_name", path, skip),
-                            "chrom": rows["chrom"],
-                            "start": rows["start"],
-                            "biotype": _attribute(rows, "gene_type|gene_biotype", path, skip),
-                        }
-                    )
-                )
-                exons.append(chunk.loc[~is_gene, ["gene", "start", "end"]])
-    genes = pd.concat(genes, ignore_index=True)
-    lengths = _exon_union_length(pd.concat(exons, ignore_index=True))
-    no_exon = genes["gene"][~genes["gene"].isin(lengths.index)]
-    if len(no_exon):
-        raise InputError(
-            f"{path}: gene '{no_exon.iloc[0]}' has no exon lines ({len(no_exon)} such genes), so "
-            "its length is unknown. Use the full GENCODE annotation GTF, not a genes-only file."
+                code = _codes(_attribute(chunk, "gene_id", path, skip, user=user), ids)
+                is_gene = (chunk["feature"] == "gene").to_numpy()
+                exon = np.flatnonzero(~is_gene)
+                exons["gene"].append(code[exon].astype(np.int32))
+                for c in ("chrom", "strand"):
+                    exons[c].append(_codes(chunk[c].iloc[exon], loci).astype(np.int32))
+                for c in ("start", "end"):
+                    exons[c].append(chunk[c].to_numpy()[exon])
+                records.append(_gene_records(chunk[is_gene], code[is_gene], path, skip, user))
+                if user:  # each gene's first exon line in the chunk, with its smallest start
+                    _, first = np.unique(code[exon], return_index=True)
+                    first = exon[np.sort(first)]
+                    found = _gene_records(chunk.iloc[first], code[first], path, skip, user)
+                    smallest = pd.Series(exons["start"][-1]).groupby(exons["gene"][-1]).min()
+                    found["start"] = smallest.loc[found["code"]].to_numpy()
+                    records.append(found.assign(from_exon=True))
+                del chunk  # before the reader parses the next one
+    genes = pd.concat(records, ignore_index=True)
+    if user:
+        genes = _one_record_per_gene(genes)
+        if genes.empty:
+            raise _no_gene_lines(path)
+    lengths = _exon_union_length({c: np.concatenate(exons.pop(c)) for c in list(exons)})
+    no_exon = ~genes["code"].isin(lengths.index)
+    if no_exon.any():
+        fix = (
+            f"Point {_USER_GTF} at a GTF with the exon lines of every gene (the full annotation "
+            "your counts were made with)"
+            if user
+            else "Use the full GENCODE annotation GTF"
         )
-    genes.insert(4, "length", genes["gene"].map(lengths).astype(np.int64))
-    genes["gene"] = data.strip_version(genes["gene"].tolist())
-    if genes["gene"].duplicated().any():
-        dup = genes["gene"][genes["gene"].duplicated()].iloc[0]
-        raise InputError(f"{path}: gene '{dup}' appears twice (versions stripped): {REDOWNLOAD}.")
+        raise InputError(
+            f"{path}: gene '{list(ids)[genes['code'][no_exon].iloc[0]]}' has no exon lines "
+            f"({no_exon.sum()} such genes), so its length is unknown. {fix}, not a genes-only "
+            "file."
+        )
+    versioned = np.array(list(ids), dtype=object)[genes["code"].to_numpy()].tolist()
+    genes = pd.DataFrame(
+        {
+            "gene": io.strip_version(versioned),
+            "symbol": genes["symbol"].to_numpy(),
+            "chrom": genes["chrom"].to_numpy(),
+            "start": genes["start"].to_numpy(np.int64),
+            "length": lengths.loc[genes["code"]].to_numpy(np.int64),
+            "biotype": genes["biotype"].to_numpy(),
+        }
+    ).astype({"gene": str, "symbol": str, "chrom": str, "biotype": str})
+    dup = genes["gene"].duplicated()
+    if dup.any():
+        gene = genes["gene"][dup].iloc[0]
+        if not user:
+            raise InputError(
+                f"{path}: gene '{gene}' appears twice (versions stripped): {REDOWNLOAD}."
+            )
+        both = [v for v, g in zip(versioned, genes["gene"], strict=True) if g == gene][:2]
+        raise InputError(
+            f"{path}: gene '{gene}' appears twice, as {both[0]!r} and {both[1]!r} (versions "
+            f"stripped): one annotation holds one version of a gene. Check that {_USER_GTF} is "
+            "one GTF, the one your counts were made with."
+        )
     return genes
 
 
-def _attribute(rows: pd.DataFrame, key: str, path, skip: int) -> pd.Series:
-    """One attribute (`key "value";`, `key` a name or names joined by |) of GTF rows; every row
-    must have it."""
+def _gtf_comment_lines(path) -> int:
+    """The number of leading `#` lines of a user's GTF, refusing one without other lines."""
+    with _reading_user_gtf(path), _open_text(path) as f:
+        for skip, line in enumerate(f):
+            if not line.startswith("#"):
+                return skip
+    raise _no_gene_lines(path)
+
+
+def _no_gene_lines(path) -> InputError:
+    return InputError(
+        f"{path}: no gene or exon lines (column 3), so no gene lengths. Point {_USER_GTF} at the "
+        "GTF your counts were made with."
+    )
+
+
+def _reading_user_gtf(path) -> contextlib.AbstractContextManager:
+    """`_reading` for a user's GTF: the fix is the config's path, not a new download."""
+    return io.reading(
+        path,
+        f"check that {_USER_GTF} is a whole GTF file (nine tab-separated columns, plain or "
+        "gzip-compressed), the one your counts were made with",
+        io.AS_UTF8,
+    )
+
+
+def _codes(values: pd.Series, table: dict) -> np.ndarray:
+    """Integer codes of `values`, new values added to `table` (value -> code) in order of first
+    appearance."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    return np.array([table.setdefault(u, len(table)) for u in uniques], np.int64)[codes]
+
+
+def _gene_records(rows: pd.DataFrame, code: np.ndarray, path, skip: int, user: bool):
+    """One record per GTF line: the gene's code, chrom, start, symbol and biotype (user=False:
+    both required)."""
+    return pd.DataFrame(
+        {
+            "code": code,
+            "chrom": rows["chrom"].to_numpy(dtype=object),
+            "start": rows["start"].to_numpy(),
+            "symbol": _attribute(rows, "gene_name", path, skip, required=not user).to_numpy(),
+            "biotype": _attribute(
+                rows, "gene_type|gene_biotype", path, skip, required=not user
+            ).to_numpy(),
+            "from_exon": False,
+        }
+    )
+
+
+def _one_record_per_gene(records: pd.DataFrame) -> pd.DataFrame:
+    """A user's GTF: each gene's first gene line, else its first exon line with the smallest exon
+    start of all chunks; in order of first appearance (the code's order)."""
+    exon_start = records[records["from_exon"]].groupby("code")["start"].min()
+    genes = records.sort_values(["code", "from_exon"], kind="stable").drop_duplicates("code")
+    from_exon = genes["from_exon"].to_numpy()
+    start = genes["start"].to_numpy(np.int64, copy=True)
+    start[from_exon] = exon_start.loc[genes["code"][from_exon]].to_numpy()
+    return genes.assign(start=start).reset_index(drop=True)
+
+
+def _attribute(
+    rows: pd.DataFrame, key: str, path, skip: int, required: bool = True, user: bool = False
+) -> pd.Series:
+    """One attribute (`key "value";`, `key` a name or names joined by |) of GTF rows, NA where a
+    row lacks it; a `required` one every row must have (`user`: the message for a user's GTF)."""
     values = rows["attrs"].str.extract(f'(?:^|; ?)(?:{key}) "([^"]*)"', expand=False)
-    if values.isna().any():
+    if required and values.isna().any():
         line = skip + 1 + values.index[values.isna()][0]
         name = " or ".join(key.split("|"))
+        if user:
+            raise InputError(
+                f"{path}: line {line}: no {name} attribute in column 9, but every gene and exon "
+                f"line of a GTF names its gene with {name}. Check that {_USER_GTF} is a GTF (not "
+                "GFF3) and the one your counts were made with."
+            )
         raise InputError(
             f"{path}: line {line}: no {name} attribute in column 9. This is not a GENCODE GTF: "
             f"{REDOWNLOAD}."
@@ -313,16 +425,29 @@ def _attribute(rows: pd.DataFrame, key: str, path, skip: int) -> pd.Series:
     return values
 
 
-def _exon_union_length(exons: pd.DataFrame) -> pd.Series:
-    """Base pairs covered by each gene's exons (columns gene, start, end; 1-based, inclusive)."""
-    ex = exons.sort_values(["gene", "start"], kind="stable").reset_index(drop=True)
-    reach = ex.groupby("gene", sort=False)["end"].cummax()
-    before = reach.groupby(ex["gene"], sort=False).shift()
-    block = (before.isna() | (ex["start"] > before)).cumsum()  # a new block starts past the reach
-    spans = ex.groupby(block).agg(
-        gene=("gene", "first"), start=("start", "min"), end=("end", "max")
-    )
-    return (spans["end"] - spans["start"] + 1).groupby(spans["gene"]).sum()
+def _exon_union_length(exons) -> pd.Series:
+    """Base pairs covered by each gene's exons (integer arrays gene, chrom, strand, start, end;
+    1-based, inclusive), indexed by gene: the union on each chromosome and strand, summed over
+    them, as rnanorm's GTF lengths (one gene_id can name loci on chrX and chrY)."""
+    order = np.lexsort([np.asarray(exons[c]) for c in ("start", "strand", "chrom", "gene")])
+    new_locus = np.zeros(len(order), bool)
+    new_locus[:1] = True
+    for c in ("gene", "chrom", "strand"):
+        new_locus[1:] |= np.diff(np.asarray(exons[c])[order]) != 0
+    start, end = (np.asarray(exons[c], np.int64)[order] for c in ("start", "end"))
+    gene = np.asarray(exons["gene"])[order[new_locus]]  # one per locus
+    del order
+    # the reach of a locus' exons so far: a running maximum of end, each locus lifted above the
+    # one before it so that the maximum restarts there
+    locus = np.cumsum(new_locus)
+    lift = locus * (int(end.max()) - int(end.min()) + 1 if len(end) else 0)
+    reach = np.maximum.accumulate(end + lift) - lift
+    del lift
+    new_block = new_locus  # a block of overlapping, nested or shared exons ends at a gap
+    new_block[1:] |= start[1:] > reach[:-1]
+    first = np.flatnonzero(new_block)
+    spans = np.maximum.reduceat(end, first) - start[first] + 1 if len(first) else first
+    return pd.Series(spans, dtype=np.int64).groupby(gene[locus[first] - 1]).sum()
 
 
 def read_xena_matrix(
@@ -473,7 +598,7 @@ def tpm_from_coverage(sums: pd.DataFrame, lengths: pd.Series) -> pd.DataFrame:
             list(sums.index[~known][:5]),
         )
     sums = sums[known]
-    tpm = data.tpm_from_counts(sums.to_numpy().T, lengths.reindex(sums.index).to_numpy())
+    tpm = stats.tpm_from_counts(sums.to_numpy().T, lengths.reindex(sums.index).to_numpy())
     return pd.DataFrame(tpm.T, index=sums.index, columns=sums.columns)
 
 

@@ -1,9 +1,9 @@
-"""Small statistics shared by the analyses: multiple-testing correction, over-representation."""
+"""Small statistics shared by the analyses: multiple-testing correction, over-representation,
+TPM."""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import hypergeom
 
 
 def bh(p) -> np.ndarray:
@@ -26,5 +26,14 @@ def overlap_test(overlap, drawn, members, universe):
     genes from `universe` of which `members` belong to a set and seeing >= `overlap` of them."""
     overlap, drawn, members = (np.asarray(v) for v in (overlap, drawn, members))
     expected = drawn * members / universe
+    from scipy.stats import hypergeom  # here: plan imports this module, and scipy.stats takes 1 s
+
     p = hypergeom.sf(overlap - 1, universe, members, drawn)
     return expected, p
+
+
+def tpm_from_counts(counts: np.ndarray, lengths_bp: np.ndarray) -> np.ndarray:
+    """TPM from read counts (samples x genes) and gene lengths in base pairs."""
+    rate = counts / (np.asarray(lengths_bp, dtype=np.float64) / 1e3)
+    total = rate.sum(axis=1, keepdims=True)
+    return np.divide(rate, total, out=np.zeros_like(rate), where=total > 0) * 1e6

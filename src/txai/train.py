@@ -13,6 +13,8 @@ import itertools
 import json
 import logging
 import math
+import pickle
+import platform
 from io import BytesIO
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from txai import io, models
-from txai.io import TxaiError
+from txai.io import InputError, TxaiError
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,18 @@ class AccuracyError(TxaiError):
 
 
 def device(choice: str = "auto") -> torch.device:
-    """`cuda` when present (or asked for), else the CPU."""
+    """`cuda` when present (or asked for), else the CPU. Asked for where there is none, the
+    job stops, naming the node: the check belongs to the node a job runs on, not the workflow."""
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise InputError(
+            f"config key 'train.device': cuda, but {platform.node()} has no CUDA device that "
+            f"torch {torch.__version__} ({build}) can use. Run the job on a node with a GPU "
+            "(profiles/slurm sends training and attribution to its GPU partition), or set "
+            "train.device: auto (the CPU where there is no GPU)."
+        )
     return torch.device(choice)
 
 
@@ -282,7 +293,14 @@ def check_genes(trained: list[str] | None, genes: list[str], path) -> None:
 def load_model(path, genes: list[str] | None = None, map_location="cpu") -> nn.Module:
     """Rebuild a saved model on `map_location`; with `genes` (the data's), refuse one trained
     on other genes."""
-    saved = torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        saved = torch.load(path, map_location=map_location, weights_only=False)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as e:
+        raise InputError(
+            f"{path}: cannot be read as a model ({str(e).split('. ')[0]}): the file is truncated "
+            "or corrupt, e.g. copied while it was written. Delete it and rerun: its training job "
+            "runs again."
+        ) from e
     if genes is not None:
         check_genes(saved.get("genes"), list(genes), path)
     model = models.build(saved["arch"], **saved["kwargs"])

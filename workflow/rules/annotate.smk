@@ -6,25 +6,23 @@ ANNOTATION_TABLES = {
 }
 
 
-# Per-gene annotation from the data alone: TissueEnrich categories, housekeeping, TF lists.
+# Per-gene annotation from the class medians alone: TissueEnrich categories, housekeeping, TF
+# lists (a table of classes x genes: the resources of a table job).
 rule annotate_genes:
     input:
         **plan.annotation_files(config),
-        expression="results/data/expression.parquet",
-        matrix=MATRIX,  # the sidecars io.read_expression reads
-        samples="results/data/samples.parquet",
+        medians="results/data/class_medians.parquet",
         genes="results/data/genes.parquet",
     output:
         genes="results/annotation/genes.parquet",
-        medians="results/annotation/class_medians.parquet",
         truth="results/annotation/truth.tsv",
     log:
         "logs/annotate/genes.log",
     params:
         config=config["annotate"],
     resources:
-        mem_mb=mem("annotate"),
-        runtime=runtime("annotate"),
+        mem_mb=mem("tables"),
+        runtime=runtime("tables"),
     conda:
         "../../envs/data.yaml"
     script:

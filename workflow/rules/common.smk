@@ -12,10 +12,14 @@ SCHEMAS = Path(workflow.current_basedir).parent / "schemas"
 from txai import io, paths, plan, scale  # noqa: E402
 from txai.config import check, explainers_by_arch, model_ids  # noqa: E402
 
-check(config, SCHEMAS / "config.schema.yaml")  # a short message naming the key
-validate(config, SCHEMAS / "config.schema.yaml")  # fills in the defaults
-# A bad sample sheet, or focus tissues it lacks, stops the run before any job starts.
-plan.check_inputs(config, SCHEMAS / "samples.schema.yaml")
+# A bad config or sample sheet stops the run before any job starts, with its message alone (it
+# names the key or file and the fix; a traceback would only hide it).
+try:
+    check(config, SCHEMAS / "config.schema.yaml")
+    validate(config, SCHEMAS / "config.schema.yaml")  # fills in the defaults
+    plan.check_inputs(config, SCHEMAS / "samples.schema.yaml")
+except io.InputError as error:
+    sys.exit(f"txai: {error}")
 
 # The job plan (txai.plan): what the rules below are generated from.
 ARCHS = plan.ARCHS

@@ -53,6 +53,7 @@ rule prepare_data:
         matrix=MATRIX[0],  # its sidecars: io.read_expression reads rows from them
         matrix_ids=MATRIX[1],
         samples="results/data/samples.parquet",
+        medians="results/data/class_medians.parquet",
         genes="results/data/genes.parquet",
         genesets="results/data/genesets.gmt",
     log:

@@ -24,7 +24,7 @@ rule confusion_figure:
 # captions in workflow/report/.
 _REPLICATES = {"replicates": "results/reproducibility/replicates.parquet"}
 _CURVES = {"curves": "results/reproducibility/curves.parquet"}
-_MEDIANS = {"medians": "results/annotation/class_medians.parquet"}
+_MEDIANS = {"medians": "results/data/class_medians.parquet"}
 _OVERLAPS = {"overlaps": "results/annotation/overlaps.parquet"}
 FIGURES = {  # figure: (report category, the tables it is drawn from)
     "fig1": ("Reproducibility", _REPLICATES),

@@ -7,13 +7,11 @@ from txai.workflow import job
 
 with job(snakemake):
     annotate.run_genes(
-        expression=snakemake.input.expression,
-        samples=snakemake.input.samples,
+        medians=snakemake.input.medians,
         genes=snakemake.input.genes,
         tf=snakemake.input.get("tf"),
         tf_cofactor=snakemake.input.get("tf_cofactor"),
         config=snakemake.params.config,
         out_genes=snakemake.output.genes,
-        out_medians=snakemake.output.medians,
         out_truth=snakemake.output.truth,
     )
