@@ -31,6 +31,11 @@ TPM_SUM_TOLERANCE = 1.01
 LOG2_ROUNDING = 0.01
 
 
+def _raw_header(path) -> list[str]:
+    """A text table's first line as written: pandas renames repeated column names."""
+    return io.read_user_table(path, nrows=1, header=None, dtype=str).iloc[0].tolist()
+
+
 def _first(mask: np.ndarray) -> tuple[int, int]:
     return tuple(int(x) for x in np.argwhere(mask)[0])
 
@@ -60,7 +65,7 @@ def read_matrix(path, genes_in: str = "rows") -> tuple[list[str], list[str], np.
         header = list(frame.columns)
     else:
         # pandas renames repeated column names, so duplicates are looked for in the raw header.
-        header = io.read_user_table(path, nrows=1, header=None, dtype=str).iloc[0].tolist()
+        header = _raw_header(path)
         frame = io.read_user_table(path, index_col=0, dtype={header[0]: str})
         header = header[1:]
     if frame.shape[0] == 0 or frame.shape[1] == 0:
@@ -103,7 +108,7 @@ def matrix_dims(path, genes_in: str = "rows") -> dict[str, int]:
             meta = pq.ParquetFile(path).metadata
         rows, columns = meta.num_rows, meta.num_columns - 1
     else:
-        columns = len(io.read_user_table(path, nrows=1, header=None, dtype=str).columns) - 1
+        columns = len(_raw_header(path)) - 1
         rows, last = -1, b"\n"  # the header line is not a row
         with io.reading(path, io.RESAVE, io.AS_UTF8):
             with (gzip.open if io.compression(path) else open)(path, "rb") as f:
@@ -254,7 +259,7 @@ def read_sheet(path) -> pd.DataFrame:
             header = pq.read_schema(path).names
         sheet = io.read_user_table(path)
     else:
-        header = io.read_user_table(path, nrows=1, header=None, dtype=str).iloc[0].tolist()
+        header = _raw_header(path)
         sheet = io.read_user_table(path, dtype=str, keep_default_na=False)
     repeated = pd.Index(header)[pd.Index(header).duplicated()].unique().tolist()
     if repeated:
